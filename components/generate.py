@@ -1,0 +1,52 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components.images import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def generate_titles(
+    ideas: Input[Dataset],
+    candidates: Output[Dataset],
+    metrics: Output[Metrics],
+    provider: str = "hf",
+    model: str = "",
+    default_model: str = "",
+    n: int = 4,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_new_tokens: int = 40,
+    seed: int = 42,
+):
+    """Write `n` candidate titles per idea.
+
+    Args:
+        ideas: Validated ideas CSV.
+        candidates: One row per cleaned, de-duplicated title (CSV).
+        metrics: Counts and timing.
+        provider: Back end that writes titles (`hf`).
+        model: Model of the provider (hf: a local folder or a hub id).
+        default_model: Model used when `model` is empty (the pipeline passes the base model).
+        n: Titles per idea (at least 2).
+        temperature: Sampling temperature.
+        top_p: Nucleus sampling probability mass.
+        max_new_tokens: Longest answer, in tokens.
+        seed: Sampling seed.
+    """
+    from dpo_titles.errors import exit_on_user_error
+    from dpo_titles.metrics import log_metrics
+    from dpo_titles.stages import generate
+
+    with exit_on_user_error("generate"):
+        stats = generate(
+            ideas.path,
+            candidates.path,
+            provider,
+            model or default_model,
+            n,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+        )
+        log_metrics(metrics, stats)

@@ -1,0 +1,29 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components.images import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def prepare_dataset(
+    preferences: Input[Dataset],
+    dataset: Output[Dataset],
+    metrics: Output[Metrics],
+    val_fraction: float = 0.2,
+    seed: int = 42,
+):
+    """Build TRL's conversational preference dataset, split train/validation by idea.
+
+    Args:
+        preferences: Preferences CSV from the label stage.
+        dataset: Folder: `hf/` (datasets.save_to_disk), train/validation JSONL, split.json.
+        metrics: Pairs and ideas per split.
+        val_fraction: Share of ideas held out for validation and evaluation.
+        seed: Seed of the split.
+    """
+    from dpo_titles.errors import exit_on_user_error
+    from dpo_titles.metrics import log_metrics
+    from dpo_titles.stages import prepare
+
+    with exit_on_user_error("prepare"):
+        log_metrics(metrics, prepare(preferences.path, dataset.path, val_fraction, seed))

@@ -1,0 +1,121 @@
+"""The pipeline: ideas -> titles -> preferences -> dataset -> DPO -> evaluation -> report.
+
+The one definition that `make compile` compiles for a cluster and `make run-local` runs through
+`kfp.local`.
+"""
+
+from kfp import dsl
+
+from components.evaluate import evaluate_models
+from components.generate import generate_titles
+from components.label import label_preferences
+from components.preflight import preflight
+from components.prepare import prepare_dataset
+from components.report import write_report
+from components.train import train_dpo
+
+PIPELINE_NAME = "dpo-titles"
+
+
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description="Tune a small language model with DPO to write engaging YouTube titles.",
+)
+def dpo_titles_pipeline(
+    ideas_uri: str = "data/ideas.csv",
+    base_model: str = "Qwen/Qwen2.5-0.5B-Instruct",
+    generator: str = "hf",
+    generator_model: str = "",
+    titles_per_idea: int = 4,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_new_tokens: int = 40,
+    seed: int = 42,
+    label_judge: str = "rubric",
+    val_fraction: float = 0.2,
+    recipe: str = "seed",
+    recipe_overrides: dict = {},
+    eval_judge: str = "rubric",
+    eval_samples_per_idea: int = 4,
+    eval_seed: int = 1234,
+    accelerator_type: str = "nvidia.com/gpu",
+    accelerator_count: int = 1,
+):
+    """Args:
+    ideas_uri: The ideas CSV (column `idea`), as the tasks see it.
+    base_model: Model to tune (hub id or folder); also writes the titles when generator is hf and
+        generator_model is empty, so the preference data is on-policy.
+    generator: Back end that writes candidate titles.
+    generator_model: Model of the generator; empty means the base model.
+    titles_per_idea: Candidate titles per idea.
+    temperature: Sampling temperature for candidates and evaluation.
+    top_p: Nucleus sampling probability mass.
+    max_new_tokens: Longest title, in tokens.
+    seed: Seed of candidate sampling and of the train/validation split.
+    label_judge: Back end that labels preferences.
+    val_fraction: Share of ideas held out from training, for validation and evaluation.
+    recipe: Training recipe (seed, local).
+    recipe_overrides: Recipe fields to override.
+    eval_judge: Back end that judges base against tuned.
+    eval_samples_per_idea: Titles per held-out idea from each model.
+    eval_seed: Sampling seed of the evaluation (same for both models).
+    accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
+    accelerator_count: GPUs per training and evaluation task.
+    """
+    checked = preflight(ideas_uri=ideas_uri).set_display_name("preflight")
+    gen = generate_titles(
+        ideas=checked.outputs["ideas"],
+        provider=generator,
+        model=generator_model,
+        default_model=base_model,
+        n=titles_per_idea,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    ).set_display_name("generate titles")
+    lab = label_preferences(
+        candidates=gen.outputs["candidates"], judge=label_judge
+    ).set_display_name("label preferences")
+    prep = prepare_dataset(
+        preferences=lab.outputs["preferences"], val_fraction=val_fraction, seed=seed
+    ).set_display_name("prepare dataset")
+    trained = train_dpo(
+        dataset=prep.outputs["dataset"],
+        base_model=base_model,
+        recipe=recipe,
+        recipe_overrides=recipe_overrides,
+    ).set_display_name("train DPO")
+    evaluated = evaluate_models(
+        dataset=prep.outputs["dataset"],
+        tuned_model=trained.outputs["model"],
+        base_model=base_model,
+        judge=eval_judge,
+        samples_per_idea=eval_samples_per_idea,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        seed=eval_seed,
+    ).set_display_name("evaluate")
+    for gpu_task in (trained, evaluated):
+        gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
+    write_report(
+        evaluation=evaluated.outputs["evaluation"],
+        tuned_model=trained.outputs["model"],
+        config={
+            "base_model": base_model,
+            "generator": generator,
+            "generator_model": generator_model,
+            "titles_per_idea": titles_per_idea,
+            "temperature": temperature,
+            "top_p": top_p,
+            "seed": seed,
+            "label_judge": label_judge,
+            "val_fraction": val_fraction,
+            "recipe": recipe,
+            "recipe_overrides": recipe_overrides,
+            "eval_judge": eval_judge,
+            "eval_samples_per_idea": eval_samples_per_idea,
+            "eval_seed": eval_seed,
+        },
+    ).set_display_name("report")

@@ -1,0 +1,96 @@
+"""Run the pipeline on this machine through `kfp.local`: `python -m pipelines.run_local`.
+
+The same pipeline definition that `make compile` compiles runs here with kfp.local's
+SubprocessRunner, each task a subprocess of this Python. Its outputs are then gathered in
+`runs/<run-id>/`, and `runs/latest` points at the newest complete run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import yaml
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+def load_preset(name: str) -> dict:
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PRESETS / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
+        raise SystemExit(f"run-local: error: unknown preset {name!r}: choose one of {known}")
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def parse_value(text: str):
+    """`--set key=value` values: YAML scalars, so numbers and booleans keep their type."""
+    return yaml.safe_load(text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="local", help="parameter preset in pipelines/presets")
+    parser.add_argument("--ideas", help="ideas CSV (overrides the preset's ideas_uri)")
+    parser.add_argument("--runs-dir", default="runs", help="where run folders are written")
+    parser.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one pipeline parameter (repeatable)",
+    )
+    args = parser.parse_args(argv)
+
+    params = load_preset(args.preset)
+    if args.ideas:
+        params["ideas_uri"] = args.ideas
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"run-local: error: --set takes NAME=VALUE, got {item!r}")
+        params[key] = parse_value(value)
+
+    from dpo_titles.errors import UserError
+    from dpo_titles.local_run import gather_outputs, resolve_local_paths, start_run_dir
+
+    try:
+        params = resolve_local_paths(params)
+        run_dir = start_run_dir(args.runs_dir, args.run_id)
+    except UserError as exc:
+        print(f"run-local: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run-local: run {run_dir.name}; parameters: {json.dumps(params)}", flush=True)
+
+    from kfp import local
+
+    from pipelines.pipeline import dpo_titles_pipeline
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"))
+    began = time.perf_counter()
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="kfp")
+    try:
+        dpo_titles_pipeline(**params)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"run-local: error: {first} (logs above; partial outputs in {run_dir})", file=sys.stderr
+        )
+        return 1
+    try:
+        report = gather_outputs(run_dir, minutes=(time.perf_counter() - began) / 60)
+    except UserError as exc:
+        print(f"run-local: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"run-local: finished in {(time.perf_counter() - began) / 60:.1f} min")
+    print(f"run-local: report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""`dpo-titles`: run each stage alone, on files, like the original numbered scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__
+from .errors import UserError
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set takes KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _add_sampling(p: argparse.ArgumentParser, seed: int) -> None:
+    p.add_argument(
+        "--temperature", type=float, default=0.9, help="sampling temperature (0 = greedy)"
+    )
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling probability mass")
+    p.add_argument("--max-new-tokens", type=int, default=40, help="longest answer, in tokens")
+    p.add_argument("--seed", type=int, default=seed, help="random seed for sampling")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dpo-titles",
+        description="Tune a small language model with DPO to write YouTube titles, stage by stage.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check an ideas CSV and report every problem by row")
+    p.add_argument("--ideas", required=True, help="CSV file with an `idea` column")
+    p.add_argument("--out", help="also write the validated ideas here")
+
+    p = sub.add_parser("generate", help="write N candidate titles per idea")
+    p.add_argument("--ideas", required=True, help="CSV file with an `idea` column")
+    p.add_argument("--out", required=True, help="candidates CSV to write")
+    p.add_argument("--provider", default="hf", help="back end that writes titles: hf")
+    p.add_argument("--model", help="model for the provider (hf: a local folder or a hub id)")
+    p.add_argument("--n", type=int, default=4, help="titles per idea (at least 2)")
+    p.add_argument("--batch-size", type=int, default=32, help="hf: sequences sampled at once")
+    _add_sampling(p, seed=42)
+
+    p = sub.add_parser("label", help="judge every pair of an idea's titles, in both orders")
+    p.add_argument("--candidates", required=True, help="candidates CSV from `generate`")
+    p.add_argument("--out", required=True, help="preferences CSV to write")
+    p.add_argument("--judge", default="rubric", help="back end that compares titles: rubric")
+
+    p = sub.add_parser("prepare", help="build TRL's preference dataset, split by idea")
+    p.add_argument("--preferences", required=True, help="preferences CSV from `label`")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of ideas held out")
+    p.add_argument("--seed", type=int, default=42, help="seed of the split")
+
+    p = sub.add_parser("train", help="tune a model with DPO on a prepared dataset")
+    p.add_argument("--model", required=True, help="base model: a local folder or a hub id")
+    p.add_argument("--dataset", required=True, help="dataset folder from `prepare`")
+    p.add_argument("--out", required=True, help="folder for the tuned model")
+    p.add_argument("--recipe", default="seed", help="recipe name (seed, local) or a YAML path")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one recipe field, e.g. --set learning_rate=5e-6 (repeatable)",
+    )
+
+    p = sub.add_parser("evaluate", help="compare base and tuned models on held-out ideas")
+    p.add_argument("--base-model", required=True, help="the model before tuning")
+    p.add_argument("--tuned-model", required=True, help="the model folder from `train`")
+    p.add_argument(
+        "--dataset", required=True, help="dataset folder from `prepare` (its held-out ideas)"
+    )
+    p.add_argument("--out", required=True, help="folder for comparisons.csv and metrics.json")
+    p.add_argument("--judge", default="rubric", help="back end that compares titles: rubric")
+    p.add_argument("--k", type=int, default=4, help="titles per idea from each model")
+    _add_sampling(p, seed=1234)
+
+    p = sub.add_parser("report", help="write the HTML report of a run")
+    p.add_argument("--eval", required=True, help="folder from `evaluate`")
+    p.add_argument("--model", required=True, help="tuned model folder (for the training curves)")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--config", help="JSON file of the run's configuration, shown in the report")
+
+    p = sub.add_parser("tiny-model", help="build the tiny offline model from a title corpus")
+    p.add_argument("--corpus", default="data/title_corpus.csv", help="CSV with idea,title columns")
+    p.add_argument("--out", default="models/tiny", help="folder to write")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the built-in setting)")
+    p.add_argument("--seed", type=int, help="random seed (default: the built-in setting)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
+    from . import stages
+
+    sampling = {}
+    if hasattr(args, "temperature"):
+        sampling = {
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "max_new_tokens": args.max_new_tokens,
+            "seed": args.seed,
+        }
+    match args.command:
+        case "validate":
+            return stages.validate(args.ideas, args.out)
+        case "generate":
+            return stages.generate(
+                args.ideas,
+                args.out,
+                args.provider,
+                args.model,
+                args.n,
+                batch_size=args.batch_size,
+                **sampling,
+            )
+        case "label":
+            return stages.label(args.candidates, args.out, args.judge)
+        case "prepare":
+            return stages.prepare(args.preferences, args.out, args.val_fraction, args.seed)
+        case "train":
+            return stages.train(
+                args.model, args.dataset, args.out, args.recipe, _overrides(args.set)
+            )
+        case "evaluate":
+            return stages.evaluate(
+                args.base_model,
+                args.tuned_model,
+                args.dataset,
+                args.out,
+                args.judge,
+                args.k,
+                **sampling,
+            )
+        case "report":
+            config = {}
+            if args.config:
+                from .files import read_json
+
+                config = read_json(args.config, "configuration")
+            return stages.report(args.eval, args.model, args.out, config)
+        case "tiny-model":
+            from dataclasses import replace
+
+            from .tiny_model import TinyModelConfig, build_tiny_model
+
+            config = TinyModelConfig()
+            if args.epochs is not None:
+                config = replace(config, epochs=args.epochs)
+            if args.seed is not None:
+                config = replace(config, seed=args.seed)
+            build_tiny_model(args.corpus, args.out, config)
+            return {"out": args.out}
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        result = run(args)
+    except UserError as exc:
+        print(f"dpo-titles {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dpo-titles {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

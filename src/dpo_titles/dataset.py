@@ -1,0 +1,100 @@
+"""Stage 3: preference rows -> TRL's conversational preference dataset, split by idea.
+
+The split is by idea so that no idea's titles are both trained on and evaluated on; otherwise the
+evaluation would reward memorising the training ideas.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+from .errors import UserError
+from .files import atomic_path, write_json
+from .prompts import prompt_messages
+
+log = logging.getLogger(__name__)
+
+HF_DIR = "hf"
+
+
+def split_ideas(ideas: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Shuffle distinct ideas with `seed` and hold out `val_fraction` of them (at least one)."""
+    if not 0 < val_fraction < 1:
+        raise UserError(f"validation fraction must be between 0 and 1, got {val_fraction}")
+    distinct = sorted(set(ideas))
+    if len(distinct) < 2:
+        raise UserError(
+            f"only {len(distinct)} idea(s) have preference pairs: need at least 2 to split by idea"
+        )
+    random.Random(seed).shuffle(distinct)
+    n_val = min(len(distinct) - 1, max(1, round(len(distinct) * val_fraction)))
+    return distinct[n_val:], distinct[:n_val]
+
+
+def to_example(row: dict) -> dict:
+    return {
+        "prompt": prompt_messages(row["idea"]),
+        "chosen": [{"role": "assistant", "content": row["chosen"]}],
+        "rejected": [{"role": "assistant", "content": row["rejected"]}],
+        "idea": row["idea"],
+    }
+
+
+def build_dataset(
+    preferences: list[dict], out_dir, val_fraction: float = 0.2, seed: int = 42
+) -> dict:
+    """Write the dataset folder: `hf/` (datasets.save_to_disk), `train.jsonl`,
+    `validation.jsonl` and `split.json`. Returns statistics."""
+    from datasets import Dataset, DatasetDict
+
+    if not preferences:
+        raise UserError("no preference pairs to build a dataset from: the judge kept none")
+    train_ideas, val_ideas = split_ideas([r["idea"] for r in preferences], val_fraction, seed)
+    val_set = set(val_ideas)
+    train_rows = [to_example(r) for r in preferences if r["idea"] not in val_set]
+    val_rows = [to_example(r) for r in preferences if r["idea"] in val_set]
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        DatasetDict(
+            {"train": Dataset.from_list(train_rows), "validation": Dataset.from_list(val_rows)}
+        ).save_to_disk(str(tmp / HF_DIR))
+        for name, rows in (("train", train_rows), ("validation", val_rows)):
+            with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+                for r in rows:
+                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        stats = {
+            "seed": seed,
+            "val_fraction": val_fraction,
+            "train_pairs": len(train_rows),
+            "validation_pairs": len(val_rows),
+            "train_ideas": sorted(train_ideas),
+            "validation_ideas": sorted(val_ideas),
+        }
+        write_json(tmp / "split.json", stats)
+    log.info(
+        "dataset: %d train pairs (%d ideas), %d validation pairs (%d ideas)",
+        len(train_rows),
+        len(train_ideas),
+        len(val_rows),
+        len(val_ideas),
+    )
+    return stats
+
+
+def load_split(dataset_dir) -> dict:
+    path = Path(dataset_dir) / "split.json"
+    if not path.is_file():
+        raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_dataset_dict(dataset_dir):
+    from datasets import load_from_disk
+
+    path = Path(dataset_dir) / HF_DIR
+    if not path.is_dir():
+        raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
+    return load_from_disk(str(path))

@@ -1,0 +1,147 @@
+"""Stage 5: base against tuned, on held-out ideas, judged blind in both orders."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import random
+import time
+
+from tqdm import tqdm
+
+from .files import write_csv
+from .generate import clean_title
+from .prompts import is_compliant
+from .providers.base import Judge, SamplingConfig
+from .stats import distinct_n, length_summary, wilson_interval
+
+log = logging.getLogger(__name__)
+
+COMPARISON_COLUMNS = ["idea", "sample", "base_title", "tuned_title", "verdict", "rationale"]
+
+
+def sample_titles(
+    model: str, ideas: list[str], k: int, sampling: SamplingConfig
+) -> list[list[str]]:
+    """k cleaned titles per idea from one model; the caller gives both models the same seed."""
+    from .providers.hf import HFGenerator
+
+    gen = HFGenerator(model)
+    with tqdm(
+        total=len(ideas), desc=f"sample {model.rstrip('/').split('/')[-1]}", unit="idea"
+    ) as bar:
+        answers = gen.generate(ideas, k, sampling, progress=bar)
+    del gen
+    gc.collect()
+    return [[clean_title(a.text) for a in per_idea] for per_idea in answers]
+
+
+def judge_blind(
+    ideas: list[str], base: list[list[str]], tuned: list[list[str]], judge: Judge, seed: int
+) -> tuple[list[dict], int]:
+    """Compare base and tuned sample by sample. The judge sees "A" and "B" only, in both
+    orders; a side wins only if it wins both times. Returns comparison rows and position flips."""
+    rng = random.Random(seed)
+    slots = []
+    for idea, bs, ts in zip(ideas, base, tuned, strict=True):
+        for j, (b, t) in enumerate(zip(bs, ts, strict=True)):
+            tuned_first = rng.random() < 0.5
+            slots.append((idea, j, b, t, tuned_first))
+    first_order = [(i, t, b) if tf else (i, b, t) for i, _, b, t, tf in slots]
+    second_order = [(i, b, t) if tf else (i, t, b) for i, _, b, t, tf in slots]
+    v1 = judge.compare_many(first_order)
+    v2 = judge.compare_many(second_order)
+    rows, flips = [], 0
+    for (idea, j, b, t, tf), a1, a2 in zip(slots, v1, v2, strict=True):
+        # Map each verdict back from letters to models.
+        w1 = {"A": "tuned" if tf else "base", "B": "base" if tf else "tuned"}.get(a1.winner, "tie")
+        w2 = {"A": "base" if tf else "tuned", "B": "tuned" if tf else "base"}.get(a2.winner, "tie")
+        if w1 == w2:
+            verdict = w1
+        else:
+            verdict = "tie"
+            if "tie" not in (w1, w2):
+                flips += 1
+        rows.append(
+            {
+                "idea": idea,
+                "sample": j,
+                "base_title": b,
+                "tuned_title": t,
+                "verdict": verdict,
+                "rationale": a1.rationale,
+            }
+        )
+    return rows, flips
+
+
+def summarise(rows: list[dict], flips: int) -> dict:
+    n = len(rows)
+    wins = sum(r["verdict"] == "tuned" for r in rows)
+    losses = sum(r["verdict"] == "base" for r in rows)
+    ties = n - wins - losses
+    win_rate = (wins + 0.5 * ties) / n if n else 0.0
+    low, high = wilson_interval(win_rate, n)
+    base = [r["base_title"] for r in rows]
+    tuned = [r["tuned_title"] for r in rows]
+    mean_b, med_b = length_summary(base)
+    mean_t, med_t = length_summary(tuned)
+    return {
+        "win_rate": round(win_rate, 4),
+        "win_rate_ci_low": round(low, 4),
+        "win_rate_ci_high": round(high, 4),
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+        "n_comparisons": n,
+        "compliance_base": round(sum(map(is_compliant, base)) / n, 4) if n else 0.0,
+        "compliance_tuned": round(sum(map(is_compliant, tuned)) / n, 4) if n else 0.0,
+        "mean_len_base": mean_b,
+        "mean_len_tuned": mean_t,
+        "median_len_base": med_b,
+        "median_len_tuned": med_t,
+        "distinct2_base": round(distinct_n(base, 2), 4),
+        "distinct2_tuned": round(distinct_n(tuned, 2), 4),
+        "position_flip_rate": round(flips / n, 4) if n else 0.0,
+    }
+
+
+def evaluate_models(
+    base_model: str,
+    tuned_model: str,
+    ideas: list[str],
+    judge: Judge,
+    k: int = 4,
+    sampling: SamplingConfig | None = None,
+) -> tuple[list[dict], dict]:
+    """Sample k titles per held-out idea from each model with identical settings and seeds,
+    then judge them blind. Returns comparison rows and metrics."""
+    sampling = sampling or SamplingConfig()
+    began = time.perf_counter()
+    base = sample_titles(base_model, ideas, k, sampling)
+    tuned = sample_titles(tuned_model, ideas, k, sampling)
+    rows, flips = judge_blind(ideas, base, tuned, judge, seed=sampling.seed)
+    metrics = summarise(rows, flips)
+    metrics.update(
+        {
+            "eval_ideas": len(ideas),
+            "samples_per_idea": k,
+            "eval_judge": judge.name,
+            "eval_seconds": round(time.perf_counter() - began, 1),
+        }
+    )
+    log.info(
+        "evaluation: tuned wins %d, ties %d, loses %d of %d (win rate %.3f, 95%% CI %.3f-%.3f)",
+        metrics["wins"],
+        metrics["ties"],
+        metrics["losses"],
+        metrics["n_comparisons"],
+        metrics["win_rate"],
+        metrics["win_rate_ci_low"],
+        metrics["win_rate_ci_high"],
+    )
+    return rows, metrics
+
+
+def write_comparisons(rows: list[dict], path) -> None:
+    write_csv(path, rows, COMPARISON_COLUMNS)

@@ -1,0 +1,100 @@
+"""Run folders for `make run-local`: where a run's outputs are gathered after kfp.local runs it.
+
+kfp.local writes each task's outputs under `<pipeline_root>/<pipeline>-<timestamp>/<task>/<name>`;
+users want them in one place with plain names, and `runs/latest` to find the newest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+from pathlib import Path
+
+from .errors import UserError
+from .files import read_json, write_json
+
+# (task name in kfp.local's layout, output name) -> name in the run folder
+OUTPUTS = {
+    ("preflight", "ideas"): "ideas.csv",
+    ("generate-titles", "candidates"): "candidates.csv",
+    ("label-preferences", "preferences"): "preferences.csv",
+    ("prepare-dataset", "dataset"): "dataset",
+    ("train-dpo", "model"): "model",
+    ("evaluate-models", "evaluation"): "evaluation",
+    ("write-report", "report"): "report.html",
+}
+
+# Parameters that name a local path; made absolute so each task finds them whatever its cwd.
+PATH_PARAMS = ("ideas_uri", "base_model", "generator_model")
+
+
+def resolve_local_paths(params: dict) -> dict:
+    out = dict(params)
+    for key in PATH_PARAMS:
+        value = out.get(key)
+        if isinstance(value, str) and value and "://" not in value:
+            path = Path(value)
+            if path.exists():
+                out[key] = str(path.resolve())
+            elif key == "ideas_uri":
+                raise UserError(f"ideas file {value} does not exist: pass --ideas PATH")
+            elif value.startswith((".", "/")) or os.sep in value and not _looks_like_hub_id(value):
+                raise UserError(f"{key} {value} does not exist: build it with `make tiny-model`")
+    return out
+
+
+def _looks_like_hub_id(value: str) -> bool:
+    return value.count("/") == 1 and not value.startswith(("models/", "runs/", "data/"))
+
+
+def start_run_dir(runs_dir, run_id: str | None = None) -> Path:
+    run_id = run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(runs_dir) / run_id
+    if run_dir.exists():
+        raise UserError(f"run folder {run_dir} already exists: choose another --run-id")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _task_dir(kfp_root: Path, task: str) -> Path | None:
+    found = sorted(kfp_root.glob(f"*/{task}"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def gather_outputs(run_dir, minutes: float | None = None) -> Path:
+    """Copy each task's output into the run folder under a plain name, put `metrics.json` at the
+    top and point `runs/latest` at this run. Returns the report's path."""
+    run_dir = Path(run_dir)
+    kfp_root = run_dir / "kfp"
+    missing = []
+    for (task, name), target in OUTPUTS.items():
+        task_dir = _task_dir(kfp_root, task)
+        source = task_dir / name if task_dir else None
+        if source is None or not source.exists():
+            missing.append(f"{task}/{name}")
+            continue
+        dest = run_dir / target
+        if source.is_dir():
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, dest)
+    if missing:
+        raise UserError(f"the run did not produce {', '.join(missing)}: see the task logs above")
+    metrics = read_json(run_dir / "evaluation" / "metrics.json", "evaluation metrics")
+    if minutes is not None:
+        metrics["pipeline_minutes"] = round(minutes, 2)
+    write_json(run_dir / "metrics.json", metrics)
+    shutil.copy2(run_dir / "evaluation" / "comparisons.csv", run_dir / "comparisons.csv")
+    point_latest(run_dir)
+    return run_dir / "report.html"
+
+
+def point_latest(run_dir: Path) -> None:
+    """Swap `latest` to this run with a rename, so it never points at a half-made state."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / ".latest.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(tmp, link)

@@ -1,0 +1,45 @@
+"""The two small interfaces every back end implements."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from ..rubric import Verdict
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.9
+    top_p: float = 0.95
+    max_new_tokens: int = 40
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One raw answer of a generator, before cleaning."""
+
+    text: str
+    sample: int
+    latency_s: float
+
+
+class TitleGenerator(Protocol):
+    provider: str
+    model: str
+
+    def generate(self, ideas: list[str], n: int, sampling: SamplingConfig) -> list[list[Generated]]:
+        """Return, for each idea in order, `n` raw answers."""
+        ...
+
+
+class Judge(Protocol):
+    name: str
+
+    def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
+        """Judge each (idea, title A, title B); the verdict's winner is "A", "B" or "tie"."""
+        ...

@@ -1,0 +1,94 @@
+"""Training recipes: YAML files in `recipes/`, chosen by name, each field overridable."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str = ""
+    epochs: float = 2
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 4
+    learning_rate: float = 1e-6
+    lr_scheduler_type: str = "linear"
+    warmup_steps: int = 10
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    max_length: int = 256
+    seed: int = 42
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    logging_steps: int = 5
+    eval_steps: int = 50
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def available() -> list[str]:
+    return sorted(
+        p.name[:-5]
+        for p in resources.files(__package__).joinpath("recipes").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def load_recipe(name_or_path: str, overrides: dict | None = None) -> Recipe:
+    """Load a recipe by name (`seed`, `local`, ...) or from a YAML path, then apply overrides.
+
+    Overrides whose value is None or "" are ignored, so unset pipeline parameters keep the
+    recipe's value.
+    """
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UserError(f"recipe file {path} does not exist")
+        text, name = path.read_text(encoding="utf-8"), path.stem
+    else:
+        res = resources.files(__package__).joinpath("recipes", f"{name_or_path}.yaml")
+        if not res.is_file():
+            raise UserError(
+                f"unknown recipe {name_or_path!r}: choose one of {', '.join(available())} "
+                "or give a .yaml path"
+            )
+        text, name = res.read_text(encoding="utf-8"), name_or_path
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"recipe {name_or_path} is not valid YAML: {exc}") from exc
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None and v != ""})
+    known = {f.name: f.type for f in fields(Recipe)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"recipe {name_or_path}: unknown field(s) {', '.join(unknown)}")
+    values.setdefault("name", name)
+    return Recipe(**_coerce(values))
+
+
+def _coerce(values: dict) -> dict:
+    """Pipeline parameters arrive as strings; give each field its declared type."""
+    out = {}
+    defaults = Recipe(name="x")
+    for key, value in values.items():
+        kind = type(getattr(defaults, key))
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out[key] = value.lower() in ("true", "1", "yes")
+            else:
+                out[key] = kind(value)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"recipe field {key}={value!r} is not a valid {kind.__name__}") from exc
+    return out

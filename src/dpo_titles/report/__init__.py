@@ -1,0 +1,5 @@
+"""Self-contained HTML report of a DPO run: inline CSS and SVG, no scripts, no external files."""
+
+from .html import build_report, write_report
+
+__all__ = ["build_report", "write_report"]

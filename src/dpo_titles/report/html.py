@@ -1,0 +1,631 @@
+"""Assemble the self-contained HTML report: one file, inline CSS, inline SVG, no scripts.
+
+Kubeflow shows HTML artifacts in a sandboxed frame without network access to anything the page
+might link, so nothing here may reference another file or URL, and nothing may need JavaScript.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .svg import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    VERMILLION,
+    BarSeries,
+    Series,
+    bar_chart,
+    esc,
+    finite,
+    fmt_number,
+    histogram_pair,
+    line_chart,
+    no_data,
+)
+
+PAGE_TITLE = "DPO title tuning report"
+_Z95 = 1.959963984540054
+# Defence in depth: the pipeline never puts keys in its config, but a hand-made config might, and
+# the report is an artifact anyone with pipeline access can open.
+_SECRET_KEY = re.compile(
+    r"(api_?key|secret|password|passwd|credential|(access|auth|hf)_token)$", re.I
+)
+_VERDICTS = {"tuned": "tuned wins", "base": "base wins", "tie": "tie"}
+
+CSS = """
+:root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #0072B2;
+  --win: #1a7f37; --loss: #b42318; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--fg); background: #fff; line-height: 1.5;
+  font: 15px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+.container { max-width: 1120px; margin: 0 auto; padding: 24px 20px 48px; }
+h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; padding-bottom: .3rem;
+  border-bottom: 1px solid var(--line); }
+p { margin: .4rem 0; }
+.lead { color: var(--muted); max-width: 75ch; }
+.meta { color: var(--muted); font-size: .9rem; }
+nav { margin: 1rem 0 0; font-size: .9rem; }
+nav a { color: var(--accent); text-decoration: none; margin-right: 1rem; white-space: nowrap; }
+nav a:hover { text-decoration: underline; }
+.cards { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: #fff;
+  box-shadow: 0 1px 2px rgba(31, 35, 40, .06); }
+.card h3 { margin: 0; font-size: .8rem; font-weight: 600; color: var(--muted);
+  text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 1.6rem; font-weight: 650; margin: .2rem 0 .1rem;
+  font-variant-numeric: tabular-nums; }
+.card .detail { font-size: .88rem; color: var(--muted); }
+.good { color: var(--win); }
+.bad { color: var(--loss); }
+.charts { display: grid; gap: 16px;
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); }
+figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 10px 10px 6px; }
+figcaption { font-weight: 600; font-size: .95rem; margin: 0 0 4px 4px; }
+svg.chart { display: block; width: 100%; height: auto; font-size: 12px; fill: var(--fg); }
+svg.chart .grid { stroke: #e6eaef; stroke-width: 1; }
+svg.chart .axis-line, svg.chart .tick { stroke: #8c959f; stroke-width: 1; }
+svg.chart .axis-label { fill: var(--muted); font-weight: 600; }
+svg.chart .value { font-size: 11px; fill: var(--fg); }
+.no-data { color: var(--muted); font-style: italic; background: var(--soft); border-radius: 6px;
+  padding: 14px; margin: 6px 0; }
+.note { color: var(--muted); font-size: .88rem; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { text-align: left; vertical-align: top; padding: 6px 8px;
+  border-bottom: 1px solid var(--line); }
+thead th { background: var(--soft); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.idea-row th { background: #eef4fa; font-weight: 600; padding-top: 10px; }
+tr.idea-row .tally { font-weight: 400; color: var(--muted); margin-left: .6rem; }
+td.title { min-width: 16ch; overflow-wrap: anywhere; }
+td.winner { font-weight: 600; }
+td.rationale { color: var(--muted); overflow-wrap: anywhere; }
+.chars { display: block; color: var(--muted); font-size: .78rem; font-weight: 400; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: .78rem;
+  white-space: nowrap; border: 1px solid var(--line); background: var(--soft); }
+.badge.tuned { background: #dafbe1; border-color: #aceebb; color: #116329; }
+.badge.base { background: #ffebe9; border-color: #ffcecb; color: #82071e; }
+code { font: .85rem/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  overflow-wrap: anywhere; white-space: pre-wrap; }
+@media print {
+  body { font-size: 11pt; }
+  .container { max-width: none; padding: 0; }
+  nav { display: none; }
+  .card, figure { box-shadow: none; break-inside: avoid; page-break-inside: avoid; }
+  tr, .idea-row { break-inside: avoid; page-break-inside: avoid; }
+  thead { display: table-header-group; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+  .table-wrap { overflow: visible; }
+}
+"""
+
+_SECTIONS = (
+    ("summary", "Summary"),
+    ("training", "Training curves"),
+    ("rewards", "Rewards"),
+    ("comparison-bars", "Base vs tuned"),
+    ("lengths", "Title lengths"),
+    ("samples", "Samples"),
+    ("config", "Configuration"),
+    ("metrics", "All metrics"),
+)
+
+
+def _rate(value: object) -> str:
+    """Rates arrive as fractions; anything outside [0, 1] is shown as the raw number."""
+    number = finite(value)
+    if number is None:
+        return "n/a"
+    return f"{number * 100:.1f}%" if 0.0 <= number <= 1.0 else fmt_number(number)
+
+
+def _num(value: object, digits: int = 4) -> str:
+    number = finite(value)
+    if number is None:
+        return "n/a"
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    return f"{number:.{digits}g}"
+
+
+def _count(value: object) -> int | None:
+    number = finite(value)
+    return int(number) if number is not None and number.is_integer() and number >= 0 else None
+
+
+def wilson_interval(p: float, n: int, z: float = _Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``p`` observed over ``n`` trials."""
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _last(history: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    for entry in reversed(history):
+        value = finite(entry.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _points(history: Sequence[Mapping[str, Any]], key: str) -> list[tuple[float, float]]:
+    """``(step, value)`` pairs; entries without a finite step are skipped rather than guessed."""
+    return [
+        (entry["step"], entry[key])
+        for entry in history
+        if key in entry and "step" in entry
+        if finite(entry["step"]) is not None and finite(entry[key]) is not None
+    ]
+
+
+def _card(title: str, value: str, detail: str = "", value_class: str = "") -> str:
+    cls = f"value {value_class}".strip()
+    detail_html = f'<div class="detail">{detail}</div>' if detail else ""
+    return (
+        f'<div class="card"><h3>{esc(title)}</h3><div class="{cls}">{esc(value)}</div>'
+        f"{detail_html}</div>"
+    )
+
+
+def _figure(caption: str, chart: str) -> str:
+    return f"<figure><figcaption>{esc(caption)}</figcaption>\n{chart}\n</figure>"
+
+
+def _section(section_id: str, heading: str, body: str, intro: str = "") -> str:
+    intro_html = f'<p class="note">{esc(intro)}</p>\n' if intro else ""
+    return f'<section id="{section_id}">\n<h2>{esc(heading)}</h2>\n{intro_html}{body}\n</section>'
+
+
+def _tally(comparisons: Iterable[Mapping[str, Any]]) -> tuple[int, int, int]:
+    verdicts = [str(c.get("verdict", "")).strip().lower() for c in comparisons]
+    return verdicts.count("tuned"), verdicts.count("tie"), verdicts.count("base")
+
+
+def _summary(
+    metrics: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    comparisons: Sequence[Mapping[str, Any]],
+) -> str:
+    cards = []
+
+    win_rate = finite(metrics.get("win_rate"))
+    n = _count(metrics.get("n_comparisons"))
+    if n is None and comparisons:
+        n = len(comparisons)
+    low, high = finite(metrics.get("win_rate_ci_low")), finite(metrics.get("win_rate_ci_high"))
+    ci_source = "Wilson"
+    if (low is None or high is None) and win_rate is not None and 0 <= win_rate <= 1 and n:
+        low, high = wilson_interval(win_rate, n)
+        ci_source = "Wilson, computed here"
+    detail, verdict_class = "95% CI n/a", ""
+    if low is not None and high is not None:
+        detail = f"95% CI {esc(_rate(low))} – {esc(_rate(high))} ({ci_source})"
+        if low > 0.5:
+            detail += '<br><span class="good">tuned better than base</span>'
+            verdict_class = "good"
+        elif high < 0.5:
+            detail += '<br><span class="bad">tuned worse than base</span>'
+            verdict_class = "bad"
+        else:
+            detail += "<br>not distinguishable from 50%"
+    cards.append(_card("Win rate (tuned vs base)", _rate(win_rate), detail, verdict_class))
+
+    wins, ties, losses = (_count(metrics.get(k)) for k in ("wins", "ties", "losses"))
+    if (wins, ties, losses) == (None, None, None) and comparisons:
+        wins, ties, losses = _tally(comparisons)
+    wtl = " · ".join(
+        f"{label} {esc('n/a' if value is None else value)}"
+        for label, value in (("W", wins), ("T", ties), ("L", losses))
+    )
+    cards.append(_card("Comparisons", "n/a" if n is None else f"{n:,}", f"{wtl} (wins for tuned)"))
+
+    base_c, tuned_c = metrics.get("compliance_base"), metrics.get("compliance_tuned")
+    delta = ""
+    fb, ft = finite(base_c), finite(tuned_c)
+    if fb is not None and ft is not None and 0 <= fb <= 1 and 0 <= ft <= 1:
+        points = (ft - fb) * 100
+        cls = "good" if points > 0 else "bad" if points < 0 else ""
+        delta = f'<br><span class="{cls}">{points:+.1f} points</span>'
+    cards.append(
+        _card(
+            "Rubric compliance",
+            f"{_rate(base_c)} → {_rate(tuned_c)}",
+            f"base → tuned{delta}",
+        )
+    )
+
+    train_loss = finite(metrics.get("train_loss"))
+    if train_loss is None:
+        train_loss = _last(history, "train_loss")
+    eval_loss = finite(metrics.get("eval_loss"))
+    if eval_loss is None:
+        eval_loss = _last(history, "eval_loss")
+    cards.append(
+        _card(
+            "Final loss",
+            f"{_num(train_loss)} / {_num(eval_loss)}",
+            "train (mean over run) / eval (last)",
+        )
+    )
+
+    accuracy = finite(metrics.get("eval_rewards/accuracies"))
+    if accuracy is None:
+        accuracy = _last(history, "eval_rewards/accuracies")
+    margin = finite(metrics.get("eval_rewards/margins"))
+    if margin is None:
+        margin = _last(history, "eval_rewards/margins")
+    cards.append(
+        _card(
+            "Eval reward accuracy",
+            _rate(accuracy),
+            f"share of held-out pairs ranked right; margin {esc(_num(margin))}",
+        )
+    )
+
+    if "position_flip_rate" in metrics:
+        cards.append(
+            _card(
+                "Judge position flips",
+                _rate(metrics.get("position_flip_rate")),
+                "verdict changed when the order was swapped",
+            )
+        )
+    return f'<div class="cards">\n{chr(10).join(cards)}\n</div>'
+
+
+def _training(history: Sequence[Mapping[str, Any]]) -> str:
+    def pair(key: str, what: str) -> list[Series]:
+        return [
+            Series(f"train {what}", _points(history, key), BLUE),
+            Series(f"eval {what}", _points(history, f"eval_{key}"), ORANGE, dashed=True),
+        ]
+
+    charts = [
+        _figure(
+            "DPO loss",
+            line_chart(
+                [
+                    Series("train loss", _points(history, "loss"), BLUE),
+                    Series("eval loss", _points(history, "eval_loss"), ORANGE, dashed=True),
+                ],
+                title="DPO loss over training steps",
+                x_label="step",
+                y_label="loss",
+            ),
+        ),
+        _figure(
+            "Reward margins",
+            line_chart(
+                pair("rewards/margins", "margin"),
+                title="Reward margin (chosen minus rejected) over training steps",
+                x_label="step",
+                y_label="reward margin",
+                y_include=(0.0,),
+            ),
+        ),
+        _figure(
+            "Reward accuracies",
+            line_chart(
+                pair("rewards/accuracies", "accuracy"),
+                title="Reward accuracy over training steps",
+                x_label="step",
+                y_label="accuracy",
+                y_include=(0.0, 1.0),
+            ),
+        ),
+    ]
+    return f'<div class="charts">\n{chr(10).join(charts)}\n</div>'
+
+
+def _rewards(history: Sequence[Mapping[str, Any]]) -> str:
+    charts = []
+    for prefix, split in (("", "Train"), ("eval_", "Eval")):
+        charts.append(
+            _figure(
+                f"{split} rewards: chosen vs rejected",
+                line_chart(
+                    [
+                        Series("chosen", _points(history, f"{prefix}rewards/chosen"), GREEN),
+                        Series(
+                            "rejected",
+                            _points(history, f"{prefix}rewards/rejected"),
+                            VERMILLION,
+                            dashed=True,
+                        ),
+                    ],
+                    title=f"{split} implicit rewards of chosen and rejected titles over steps",
+                    x_label="step",
+                    y_label="implicit reward",
+                    y_include=(0.0,),
+                ),
+            )
+        )
+    return f'<div class="charts">\n{chr(10).join(charts)}\n</div>'
+
+
+def _percent_or_none(value: object) -> float | None:
+    number = finite(value)
+    return number * 100 if number is not None and 0 <= number <= 1 else None
+
+
+def _bars(metrics: Mapping[str, Any]) -> str:
+    compliance = bar_chart(
+        ["rubric compliance"],
+        [
+            BarSeries("base", [_percent_or_none(metrics.get("compliance_base"))], BLUE),
+            BarSeries("tuned", [_percent_or_none(metrics.get("compliance_tuned"))], ORANGE),
+        ],
+        title="Rubric compliance, base vs tuned",
+        x_label="metric",
+        y_label="% of titles",
+        y_include=(0.0, 100.0),
+        value_format=lambda v: f"{v:.1f}%",
+    )
+    lengths = bar_chart(
+        ["mean", "median"],
+        [
+            BarSeries("base", [metrics.get("mean_len_base"), metrics.get("median_len_base")], BLUE),
+            BarSeries(
+                "tuned", [metrics.get("mean_len_tuned"), metrics.get("median_len_tuned")], ORANGE
+            ),
+        ],
+        title="Title length, base vs tuned",
+        x_label="statistic",
+        y_label="characters",
+        value_format=lambda v: fmt_number(round(v, 1)),
+    )
+    figures = [_figure("Rubric compliance", compliance), _figure("Title length", lengths)]
+    return f'<div class="charts">\n{chr(10).join(figures)}\n</div>'
+
+
+def _title_lengths(comparisons: Sequence[Mapping[str, Any]], key: str) -> list[int]:
+    return [len(c[key]) for c in comparisons if isinstance(c.get(key), str)]
+
+
+def _lengths(comparisons: Sequence[Mapping[str, Any]]) -> str:
+    chart = histogram_pair(
+        _title_lengths(comparisons, "base_title"),
+        _title_lengths(comparisons, "tuned_title"),
+        names=("base", "tuned"),
+        colors=(BLUE, ORANGE),
+        title="Distribution of title lengths, base vs tuned",
+        x_label="title length (characters)",
+        y_label="titles",
+    )
+    return f'<div class="charts">\n{_figure("Title length histogram", chart)}\n</div>'
+
+
+def _sample_key(comparison: Mapping[str, Any]) -> tuple[int, float, str]:
+    sample = finite(comparison.get("sample"))
+    if sample is None:
+        return (1, 0.0, str(comparison.get("sample", "")))
+    return (0, sample, "")
+
+
+def _title_cell(title: object, won: bool) -> str:
+    text = "" if title is None else str(title)
+    cls = "title winner" if won else "title"
+    return f'<td class="{cls}">{esc(text)}<span class="chars">{len(text)} chars</span></td>'
+
+
+def _samples(comparisons: Sequence[Mapping[str, Any]]) -> str:
+    if not comparisons:
+        return no_data("Sample comparisons")
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for comparison in comparisons:
+        groups.setdefault(str(comparison.get("idea", "")), []).append(comparison)
+
+    rows = [
+        '<div class="table-wrap"><table class="samples">',
+        '<thead><tr><th class="num">sample</th><th>base title</th><th>tuned title</th>'
+        "<th>verdict</th><th>judge rationale</th></tr></thead>",
+    ]
+    for idea, members in groups.items():
+        wins, ties, losses = _tally(members)
+        rows.append("<tbody>")
+        rows.append(
+            f'<tr class="idea-row"><th colspan="5" scope="rowgroup">{esc(idea or "(no idea)")}'
+            f'<span class="tally">tuned W {wins} · T {ties} · L {losses}</span></th></tr>'
+        )
+        for comparison in sorted(members, key=_sample_key):
+            verdict = str(comparison.get("verdict", "")).strip().lower()
+            label = _VERDICTS.get(verdict, str(comparison.get("verdict", "")) or "n/a")
+            badge_class = verdict if verdict in _VERDICTS else "unknown"
+            rationale = comparison.get("rationale") or ""
+            rows.append(
+                '<tr class="sample-row">'
+                f'<td class="num">{esc(comparison.get("sample", ""))}</td>'
+                f"{_title_cell(comparison.get('base_title'), verdict == 'base')}"
+                f"{_title_cell(comparison.get('tuned_title'), verdict == 'tuned')}"
+                f'<td><span class="badge {badge_class}">{esc(label)}</span></td>'
+                f'<td class="rationale">{esc(rationale)}</td>'
+                "</tr>"
+            )
+        rows.append("</tbody>")
+    rows.append("</table></div>")
+    return "\n".join(rows)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: "[redacted]" if _SECRET_KEY.search(str(k)) else _redact(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _key_value_table(
+    rows: Iterable[tuple[str, str]], css_class: str, headers: tuple[str, str]
+) -> str:
+    body = [
+        f'<div class="table-wrap"><table class="{css_class}">',
+        f"<thead><tr><th>{esc(headers[0])}</th><th>{esc(headers[1])}</th></tr></thead><tbody>",
+    ]
+    body += [
+        f"<tr><td><code>{esc(k)}</code></td><td><code>{esc(v)}</code></td></tr>" for k, v in rows
+    ]
+    body.append("</tbody></table></div>")
+    return "\n".join(body)
+
+
+def _config(config: Mapping[str, Any]) -> str:
+    if not config:
+        return no_data("Configuration")
+    redacted = _redact(config)
+    return _key_value_table(
+        ((str(k), _config_value(v)) for k, v in redacted.items()), "config", ("key", "value")
+    )
+
+
+def _metric_value(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _config_value(value)
+    if not math.isfinite(float(value)):
+        return f"n/a ({value})"
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    if not metrics:
+        return no_data("Metrics")
+    return _key_value_table(
+        ((str(k), _metric_value(metrics[k])) for k in sorted(metrics, key=str)),
+        "metrics",
+        ("metric", "value"),
+    )
+
+
+def _header(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    meta = []
+    for key in ("model", "base_model", "model_name"):
+        if isinstance(config.get(key), str) and config[key]:
+            meta.append(f"Base model: <code>{esc(config[key])}</code>")
+            break
+    for key, label in (("label_judge", "Preference labels"), ("eval_judge", "Evaluation judge")):
+        if metrics.get(key) not in (None, ""):
+            meta.append(f"{label}: <code>{esc(metrics[key])}</code>")
+    meta_html = f'<p class="meta">{" · ".join(meta)}</p>' if meta else ""
+    nav = " ".join(f'<a href="#{sid}">{esc(name)}</a>' for sid, name in _SECTIONS)
+    return (
+        f"<header>\n<h1>{esc(PAGE_TITLE)}</h1>\n"
+        '<p class="lead">A small language model was tuned with Direct Preference Optimization '
+        "(DPO) on pairs of YouTube titles, one preferred over the other. Below, titles from the "
+        "base and the tuned model for held-out ideas are compared by a judge that saw each pair "
+        "blind, in random order. Win rate is how often the tuned title was preferred, with its "
+        "Wilson 95% confidence interval; 50% means no difference.</p>\n"
+        f'{meta_html}\n<nav aria-label="Sections">{nav}</nav>\n</header>'
+    )
+
+
+def build_report(
+    *,
+    metrics: dict,
+    log_history: list[dict],
+    comparisons: list[dict],
+    config: dict,
+) -> str:
+    """Render the whole report as one HTML string.
+
+    ``metrics`` holds rates as fractions in [0, 1]; any key may be missing. ``log_history`` is a
+    Trainer's ``state.log_history``; ``comparisons`` has one dict per blinded comparison
+    (``idea``, ``sample``, ``base_title``, ``tuned_title``, ``verdict``, ``rationale``).
+    ``None`` is accepted for any input and treated as empty.
+    """
+    metrics = dict(metrics or {})
+    history = [e for e in (log_history or []) if isinstance(e, Mapping)]
+    samples = [c for c in (comparisons or []) if isinstance(c, Mapping)]
+    config = dict(config or {})
+
+    sections = [
+        _section("summary", "Summary", _summary(metrics, history, samples)),
+        _section(
+            "training",
+            "Training curves",
+            _training(history),
+            "Train values are logged every few steps, eval values at each evaluation; "
+            "dashed lines are eval.",
+        ),
+        _section(
+            "rewards",
+            "Rewards of chosen and rejected titles",
+            _rewards(history),
+            "DPO's implicit reward: the scaled log-probability ratio of the tuned policy to the "
+            "reference model. Training should raise chosen relative to rejected.",
+        ),
+        _section("comparison-bars", "Base vs tuned", _bars(metrics)),
+        _section(
+            "lengths",
+            "Title lengths",
+            _lengths(samples),
+            "Character counts of the base and tuned titles in the comparisons below.",
+        ),
+        _section(
+            "samples",
+            "Samples, grouped by idea",
+            _samples(samples),
+            "The title the judge preferred is in bold.",
+        ),
+        _section("config", "Configuration", _config(config)),
+        _section("metrics", "All metrics", _metrics_table(metrics)),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(PAGE_TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        '<main class="container">\n'
+        f"{_header(metrics, config)}\n" + "\n".join(sections) + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    *,
+    metrics: dict,
+    log_history: list[dict],
+    comparisons: list[dict],
+    config: dict,
+) -> Path:
+    """Build the report and write it to ``path`` atomically; returns the path.
+
+    A reader (the KFP UI, a retried task) sees either the old file or the complete new one, never
+    a half-written page: the text goes to a temporary file in the same directory, then
+    ``os.replace`` swaps it in.
+    """
+    text = build_report(
+        metrics=metrics, log_history=log_history, comparisons=comparisons, config=config
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; the artifact is read by other processes (UI, uploaders).
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

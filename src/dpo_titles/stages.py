@@ -1,0 +1,152 @@
+"""One function per pipeline stage, on files and plain values.
+
+The command line (`cli.py`) and the KFP components (`components/`) both call these, so a stage
+does the same thing wherever it runs. Each returns a flat dict of figures for logs and Metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from .errors import UserError
+from .files import read_csv, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+COMPARISONS_FILE = "comparisons.csv"
+
+
+def validate(ideas_path: str, out_path: str | None = None) -> dict:
+    """Load and check the ideas file; optionally write the cleaned copy for later stages."""
+    from .ideas import load_ideas, write_ideas
+
+    ideas = load_ideas(ideas_path)
+    if out_path:
+        write_ideas(ideas, out_path)
+    log.info("%s: %d ideas, all valid", ideas_path, len(ideas))
+    return {"ideas": len(ideas)}
+
+
+def generate(
+    ideas_path: str,
+    out_path: str,
+    provider: str,
+    model: str | None,
+    n: int,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_new_tokens: int = 40,
+    seed: int = 42,
+    batch_size: int = 32,
+) -> dict:
+    from .generate import generate_candidates, write_candidates
+    from .ideas import load_ideas
+    from .providers import SamplingConfig, make_generator
+
+    if n < 2:
+        raise UserError(f"--n must be at least 2 to make pairs, got {n}")
+    ideas = [i.text for i in load_ideas(ideas_path)]
+    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    options = {"batch_size": batch_size} if provider == "hf" else {}
+    generator = make_generator(provider, model, **options)
+    rows, stats = generate_candidates(ideas, generator, n, sampling)
+    write_candidates(rows, out_path)
+    log.info("wrote %d candidates to %s", len(rows), out_path)
+    return stats
+
+
+def label(candidates_path: str, out_path: str, judge: str) -> dict:
+    from .label import label_pairs, write_preferences
+    from .providers import make_judge
+
+    candidates = read_csv(candidates_path, ["idea", "title"], "candidates")
+    judge_impl = make_judge(judge)
+    preferences, stats = label_pairs(candidates, judge_impl)
+    write_preferences(preferences, out_path)
+    log.info("wrote %d preference pairs to %s", len(preferences), out_path)
+    return stats
+
+
+def prepare(preferences_path: str, out_dir: str, val_fraction: float = 0.2, seed: int = 42) -> dict:
+    from .dataset import build_dataset
+
+    prefs = read_csv(preferences_path, ["idea", "chosen", "rejected"], "preferences")
+    stats = build_dataset(prefs, out_dir, val_fraction, seed)
+    return {
+        "train_pairs": stats["train_pairs"],
+        "validation_pairs": stats["validation_pairs"],
+        "train_ideas": len(stats["train_ideas"]),
+        "validation_ideas": len(stats["validation_ideas"]),
+    }
+
+
+def train(
+    model: str, dataset_dir: str, out_dir: str, recipe: str, overrides: dict | None = None
+) -> dict:
+    from .recipes import load_recipe
+    from .train import train_dpo
+
+    chosen = load_recipe(recipe, overrides)
+    log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
+    return train_dpo(model, dataset_dir, out_dir, chosen)
+
+
+def evaluate(
+    base_model: str,
+    tuned_model: str,
+    dataset_dir: str,
+    out_dir: str,
+    judge: str = "rubric",
+    k: int = 4,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_new_tokens: int = 40,
+    seed: int = 1234,
+) -> dict:
+    """Compare base and tuned on the held-out ideas; write `comparisons.csv` and `metrics.json`
+    (evaluation figures plus the tuned model's final training figures) into `out_dir`."""
+    from .dataset import load_split
+    from .evaluate import evaluate_models, write_comparisons
+    from .files import atomic_path
+    from .providers import SamplingConfig, make_judge
+    from .train import TRAIN_METRICS_FILE
+
+    if k < 1:
+        raise UserError(f"samples per idea must be at least 1, got {k}")
+    ideas = load_split(dataset_dir)["validation_ideas"]
+    if not ideas:
+        raise UserError(f"{dataset_dir} holds no validation ideas to evaluate on")
+    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    rows, metrics = evaluate_models(base_model, tuned_model, ideas, make_judge(judge), k, sampling)
+    train_metrics = Path(tuned_model) / TRAIN_METRICS_FILE
+    if train_metrics.is_file():
+        metrics.update(json.loads(train_metrics.read_text(encoding="utf-8")))
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        write_comparisons(rows, tmp / COMPARISONS_FILE)
+        write_json(tmp / METRICS_FILE, metrics)
+    return metrics
+
+
+def report(eval_dir: str, model_dir: str, out_path: str, config: dict | None = None) -> dict:
+    from .report import write_report
+    from .train import HISTORY_FILE
+
+    began = time.perf_counter()
+    metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics")
+    comparisons = read_csv(
+        Path(eval_dir) / COMPARISONS_FILE, ["idea", "base_title", "tuned_title"], "comparisons"
+    )
+    for row in comparisons:
+        row["sample"] = int(row.get("sample") or 0)
+    history_path = Path(model_dir) / HISTORY_FILE
+    history = read_json(history_path, "training history") if history_path.is_file() else []
+    write_report(
+        out_path, metrics=metrics, log_history=history, comparisons=comparisons, config=config or {}
+    )
+    log.info("report written to %s in %.1fs", out_path, time.perf_counter() - began)
+    return {"comparisons": len(comparisons)}

@@ -1,0 +1,57 @@
+"""The compiled pipeline, as a cluster would receive it."""
+
+import importlib
+import sys
+
+import yaml
+
+
+def compile_with(tmp_path, monkeypatch, registry=None, tag=None):
+    for key, value in (("IMAGE_REGISTRY", registry), ("IMAGE_TAG", tag)):
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    # Images are fixed at import time, so re-import the components and the pipeline.
+    for name in [n for n in sys.modules if n.startswith(("components", "pipelines"))]:
+        del sys.modules[name]
+    compile_mod = importlib.import_module("pipelines.compile")
+    out = tmp_path / "pipeline.yaml"
+    assert compile_mod.main(["--out", str(out)]) == 0
+    return yaml.safe_load(out.read_text())
+
+
+def test_training_requests_a_gpu_from_parameters(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    executors = spec["deploymentSpec"]["executors"]
+    train = executors["exec-train-dpo"]["container"]
+    acc = train["resources"]["accelerator"]
+    assert "accelerator_type" in acc["resourceType"]
+    assert "accelerator_count" in acc["resourceCount"]
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
+    assert params["accelerator_count"]["defaultValue"] == 1
+    assert params["base_model"]["defaultValue"] == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert "accelerator" not in executors["exec-label-preferences"]["container"].get(
+        "resources", {}
+    )
+
+
+def test_images_come_from_compile_time_settings(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch, registry="registry.example/team", tag="v9")
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {
+        "registry.example/team/dpo-titles-python:v9",
+        "registry.example/team/dpo-titles-python-cuda:v9",
+    }
+    for executor in spec["deploymentSpec"]["executors"].values():
+        # The images carry kfp; a cluster without internet must not pip install at start.
+        assert "pip install" not in " ".join(executor["container"]["command"])
+
+
+def test_stages_run_in_order(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["generate-titles"]["dependentTasks"] == ["preflight"]
+    assert set(tasks["train-dpo"]["dependentTasks"]) == {"prepare-dataset"}
+    assert set(tasks["write-report"]["dependentTasks"]) == {"evaluate-models", "train-dpo"}

@@ -1,0 +1,84 @@
+"""Each component's Python function, called as KFP calls it, with real artifact folders."""
+
+import json
+
+import pytest
+from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
+
+from components.evaluate import evaluate_models
+from components.generate import generate_titles
+from components.label import label_preferences
+from components.preflight import preflight
+from components.prepare import prepare_dataset
+from components.report import write_report
+from components.train import train_dpo
+
+
+def art(cls, tmp_path, name):
+    return cls(name=name, uri=str(tmp_path / name), metadata={})
+
+
+def test_components_chain(tmp_path, tiny_model, ideas_csv):
+    m = str(tiny_model)
+    ideas = art(Dataset, tmp_path, "ideas")
+    preflight.python_func(ideas_uri=str(ideas_csv), ideas=ideas)
+    cands, gen_m = art(Dataset, tmp_path, "candidates"), art(Metrics, tmp_path, "gen_metrics")
+    generate_titles.python_func(
+        ideas=ideas,
+        candidates=cands,
+        metrics=gen_m,
+        provider="hf",
+        model="",
+        default_model=m,
+        n=4,
+        temperature=1.2,
+        top_p=0.95,
+        max_new_tokens=24,
+        seed=1,
+    )
+    assert gen_m.metadata["requested"] == 48.0
+    prefs, lab_m = art(Dataset, tmp_path, "prefs"), art(Metrics, tmp_path, "lab_metrics")
+    label_preferences.python_func(candidates=cands, preferences=prefs, metrics=lab_m)
+    assert lab_m.metadata["preferences"] > 0
+    ds, prep_m = art(Dataset, tmp_path, "dataset"), art(Metrics, tmp_path, "prep_metrics")
+    prepare_dataset.python_func(preferences=prefs, dataset=ds, metrics=prep_m, val_fraction=0.25)
+    assert prep_m.metadata["validation_ideas"] == 3.0
+    model, train_m = art(Model, tmp_path, "model"), art(Metrics, tmp_path, "train_metrics")
+    train_dpo.python_func(
+        dataset=ds,
+        model=model,
+        metrics=train_m,
+        base_model=m,
+        recipe="local",
+        recipe_overrides={"epochs": 1},
+    )
+    assert (tmp_path / "model" / "config.json").is_file()
+    assert model.metadata["recipe"] == "local" and "train_loss" in train_m.metadata
+    ev, ev_m = art(Artifact, tmp_path, "evaluation"), art(Metrics, tmp_path, "eval_metrics")
+    evaluate_models.python_func(
+        dataset=ds,
+        tuned_model=model,
+        evaluation=ev,
+        metrics=ev_m,
+        base_model=m,
+        samples_per_idea=2,
+    )
+    assert ev_m.metadata["n_comparisons"] == 6.0
+    assert json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["n_comparisons"] == 6
+    report = art(HTML, tmp_path, "report.html")
+    write_report.python_func(
+        evaluation=ev, tuned_model=model, report=report, config={"base_model": m}
+    )
+    html = (tmp_path / "report.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and m in html
+
+
+def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("nope\n")
+    with pytest.raises(SystemExit) as exit_info:
+        preflight.python_func(ideas_uri=str(bad), ideas=art(Dataset, tmp_path, "ideas"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dpo-titles preflight: error:") and err.count("\n") == 1
+    assert not (tmp_path / "ideas").exists()

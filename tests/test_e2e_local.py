@@ -1,0 +1,91 @@
+"""The real pipeline definition, run through kfp.local, on a smaller configuration."""
+
+import csv
+import json
+
+import pytest
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
+    from pipelines.run_local import main
+
+    with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:16]
+    ideas = tmp_path / "ideas.csv"
+    with open(ideas, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["idea", "category"])
+        w.writeheader()
+        w.writerows(rows)
+    code = main(
+        [
+            "--preset",
+            "local",
+            "--ideas",
+            str(ideas),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "t1",
+            "--set",
+            f"base_model={tiny_model}",
+            "--set",
+            "recipe_overrides={epochs: 1, eval_steps: 5}",
+            "--set",
+            "eval_samples_per_idea=2",
+            "--set",
+            "temperature=1.2",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    run = tmp_path / "runs" / "t1"
+    assert f"report: {run / 'report.html'}" in out
+    assert (tmp_path / "runs" / "latest").resolve() == run.resolve()
+    for name in [
+        "report.html",
+        "metrics.json",
+        "candidates.csv",
+        "preferences.csv",
+        "comparisons.csv",
+        "ideas.csv",
+        "dataset/split.json",
+        "dataset/hf",
+        "model/config.json",
+        "model/log_history.json",
+        "model/README.md",
+        "evaluation/metrics.json",
+    ]:
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    split = json.loads((run / "dataset" / "split.json").read_text())
+    assert metrics["n_comparisons"] == 2 * len(split["validation_ideas"])
+    assert 0 <= metrics["win_rate_ci_low"] <= metrics["win_rate"] <= metrics["win_rate_ci_high"]
+    assert metrics["eval_judge"] == "rubric"
+    html = (run / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert html.count('class="sample-row"') == metrics["n_comparisons"]
+
+
+def test_run_local_fails_cleanly_on_bad_ideas(tmp_path, capsys):
+    from pipelines.run_local import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("idea\n\n\nsame\nsame\n")
+    code = main(
+        [
+            "--ideas",
+            str(bad),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "bad",
+            "--set",
+            f"base_model={tmp_path}",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "repeats row" in captured.out + captured.err
+    assert not (tmp_path / "runs" / "latest").exists()
