@@ -13,9 +13,9 @@ def test_wilson_matches_published_values():
 def test_wilson_edges():
     assert wilson_interval(0.5, 0) == (0.0, 1.0)
     low, high = wilson_interval(1.0, 50)
-    assert high == 1.0 and 0.92 < low < 0.94
+    assert high == pytest.approx(1.0) and 0.92 < low < 0.94
     low, high = wilson_interval(0.0, 50)
-    assert low == 0.0 and 0.06 < high < 0.08
+    assert low == pytest.approx(0.0) and 0.06 < high < 0.08
 
 
 def test_distinct_and_lengths():

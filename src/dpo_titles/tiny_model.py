@@ -42,7 +42,7 @@ class TinyModelConfig:
     num_layers: int = 4
     num_heads: int = 4
     num_kv_heads: int = 2
-    pretrain_epochs: int = 30
+    pretrain_epochs: int = 20
     pretrain_block: int = 64
     epochs: int = 4
     # Small batches: the corpus is small, and the number of updates matters more than their size.
