@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
 from components.images import BASE_IMAGE
 
@@ -8,6 +8,8 @@ from components.images import BASE_IMAGE
 def write_report(
     evaluation: Input[Artifact],
     tuned_model: Input[Model],
+    candidates: Input[Dataset],
+    dataset: Input[Dataset],
     report: Output[HTML],
     config: dict = {},
 ):
@@ -16,11 +18,20 @@ def write_report(
     Args:
         evaluation: Folder from the evaluate stage.
         tuned_model: Tuned model folder (its training log history).
+        candidates: Candidates CSV (the generator's settings are read from it).
+        dataset: Dataset folder (the split's settings are read from it).
         report: The HTML report.
-        config: The run's configuration, shown in the report.
+        config: Extra entries for the report's configuration table.
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.stages import report as write
 
     with exit_on_user_error("report"):
-        write(evaluation.path, tuned_model.path, report.path, config)
+        write(
+            evaluation.path,
+            tuned_model.path,
+            report.path,
+            config,
+            candidates_path=candidates.path,
+            dataset_dir=dataset.path,
+        )

@@ -102,20 +102,6 @@ def dpo_titles_pipeline(
     write_report(
         evaluation=evaluated.outputs["evaluation"],
         tuned_model=trained.outputs["model"],
-        config={
-            "base_model": base_model,
-            "generator": generator,
-            "generator_model": generator_model,
-            "titles_per_idea": titles_per_idea,
-            "temperature": temperature,
-            "top_p": top_p,
-            "seed": seed,
-            "label_judge": label_judge,
-            "val_fraction": val_fraction,
-            "recipe": recipe,
-            "recipe_overrides": recipe_overrides,
-            "eval_judge": eval_judge,
-            "eval_samples_per_idea": eval_samples_per_idea,
-            "eval_seed": eval_seed,
-        },
+        candidates=gen.outputs["candidates"],
+        dataset=prep.outputs["dataset"],
     ).set_display_name("report")

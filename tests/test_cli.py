@@ -140,6 +140,10 @@ def chain(tmp_path_factory, tiny_model):
             str(d / "tuned"),
             "--out",
             str(d / "report.html"),
+            "--candidates",
+            str(d / "cand.csv"),
+            "--dataset",
+            str(d / "ds"),
         ],
     ]
     for step in steps:

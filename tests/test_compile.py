@@ -54,4 +54,9 @@ def test_stages_run_in_order(tmp_path, monkeypatch):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["generate-titles"]["dependentTasks"] == ["preflight"]
     assert set(tasks["train-dpo"]["dependentTasks"]) == {"prepare-dataset"}
-    assert set(tasks["write-report"]["dependentTasks"]) == {"evaluate-models", "train-dpo"}
+    assert set(tasks["write-report"]["dependentTasks"]) == {
+        "evaluate-models",
+        "train-dpo",
+        "generate-titles",
+        "prepare-dataset",
+    }

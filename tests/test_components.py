@@ -67,10 +67,18 @@ def test_components_chain(tmp_path, tiny_model, ideas_csv):
     assert json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["n_comparisons"] == 6
     report = art(HTML, tmp_path, "report.html")
     write_report.python_func(
-        evaluation=ev, tuned_model=model, report=report, config={"base_model": m}
+        evaluation=ev,
+        tuned_model=model,
+        candidates=cands,
+        dataset=ds,
+        report=report,
+        config={"note": "component test"},
     )
     html = (tmp_path / "report.html").read_text()
-    assert html.lstrip().lower().startswith("<!doctype html") and m in html
+    assert html.lstrip().lower().startswith("<!doctype html")
+    # The configuration is read back from the artifacts, not echoed from parameters.
+    for shown in (m, "generator_temperature", "1.2", "split_seed", "component test"):
+        assert shown in html, shown
 
 
 def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):

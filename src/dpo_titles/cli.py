@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", required=True, help="folder from `evaluate`")
     p.add_argument("--model", required=True, help="tuned model folder (for the training curves)")
     p.add_argument("--out", required=True, help="HTML file to write")
-    p.add_argument("--config", help="JSON file of the run's configuration, shown in the report")
+    p.add_argument("--candidates", help="candidates CSV (its generator settings are shown)")
+    p.add_argument("--dataset", help="dataset folder (its split settings are shown)")
+    p.add_argument("--config", help="JSON file of extra configuration to show in the report")
 
     p = sub.add_parser("tiny-model", help="build the tiny offline model from a title corpus")
     p.add_argument("--corpus", default="data/title_corpus.csv", help="CSV with idea,title columns")
@@ -149,7 +151,9 @@ def run(args: argparse.Namespace) -> dict:
                 from .files import read_json
 
                 config = read_json(args.config, "configuration")
-            return stages.report(args.eval, args.model, args.out, config)
+            return stages.report(
+                args.eval, args.model, args.out, config, args.candidates, args.dataset
+            )
         case "tiny-model":
             from dataclasses import replace
 

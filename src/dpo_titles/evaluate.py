@@ -127,6 +127,9 @@ def evaluate_models(
             "eval_ideas": len(ideas),
             "samples_per_idea": k,
             "eval_judge": judge.name,
+            "eval_temperature": sampling.temperature,
+            "eval_top_p": sampling.top_p,
+            "eval_seed": sampling.seed,
             "eval_seconds": round(time.perf_counter() - began, 1),
         }
     )

@@ -132,7 +132,48 @@ def evaluate(
     return metrics
 
 
-def report(eval_dir: str, model_dir: str, out_path: str, config: dict | None = None) -> dict:
+def run_config(
+    eval_dir: str, model_dir: str, candidates_path: str | None, dataset_dir: str | None
+) -> dict:
+    """What the run actually used, read back from its artifacts rather than echoed from
+    parameters: generator settings, split, recipe, evaluation settings."""
+    from .train import RECIPE_FILE
+
+    config: dict = {}
+    if candidates_path and Path(candidates_path).is_file():
+        rows = read_csv(candidates_path, ["idea", "title"], "candidates")
+        if rows:
+            first = rows[0]
+            for key in ("provider", "model", "temperature", "top_p", "max_new_tokens", "seed"):
+                if key in first:
+                    config[f"generator_{key}"] = first[key]
+            config["candidates"] = len(rows)
+    if dataset_dir and (Path(dataset_dir) / "split.json").is_file():
+        split = read_json(Path(dataset_dir) / "split.json", "split")
+        config["split_seed"] = split.get("seed")
+        config["val_fraction"] = split.get("val_fraction")
+        config["train_ideas"] = len(split.get("train_ideas", []))
+        config["validation_ideas"] = len(split.get("validation_ideas", []))
+    recipe_path = Path(model_dir) / RECIPE_FILE
+    if recipe_path.is_file():
+        recipe = read_json(recipe_path, "recipe")
+        config["base_model"] = recipe.pop("base_model", None)
+        config["recipe"] = recipe
+    metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics")
+    for key in ("eval_judge", "samples_per_idea", "eval_temperature", "eval_top_p", "eval_seed"):
+        if key in metrics:
+            config[key] = metrics[key]
+    return config
+
+
+def report(
+    eval_dir: str,
+    model_dir: str,
+    out_path: str,
+    config: dict | None = None,
+    candidates_path: str | None = None,
+    dataset_dir: str | None = None,
+) -> dict:
     from .report import write_report
     from .train import HISTORY_FILE
 
@@ -145,8 +186,10 @@ def report(eval_dir: str, model_dir: str, out_path: str, config: dict | None = N
         row["sample"] = int(row.get("sample") or 0)
     history_path = Path(model_dir) / HISTORY_FILE
     history = read_json(history_path, "training history") if history_path.is_file() else []
+    full_config = run_config(eval_dir, model_dir, candidates_path, dataset_dir)
+    full_config.update(config or {})
     write_report(
-        out_path, metrics=metrics, log_history=history, comparisons=comparisons, config=config or {}
+        out_path, metrics=metrics, log_history=history, comparisons=comparisons, config=full_config
     )
     log.info("report written to %s in %.1fs", out_path, time.perf_counter() - began)
     return {"comparisons": len(comparisons)}

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_FILE = "log_history.json"
 TRAIN_METRICS_FILE = "train_metrics.json"
+RECIPE_FILE = "recipe.json"
 MIN_TRAIN_PAIRS = 4
 
 
@@ -167,6 +168,7 @@ def train_dpo(model_path: str, dataset_dir, out_dir, recipe: Recipe) -> dict:
         tokenizer.save_pretrained(tmp)
         write_json(tmp / HISTORY_FILE, history)
         write_json(tmp / TRAIN_METRICS_FILE, metrics)
+        write_json(tmp / RECIPE_FILE, {"base_model": model_path, **recipe.as_dict()})
         (tmp / "README.md").write_text(
             model_card(model_path, dataset_dir, recipe, metrics), encoding="utf-8"
         )
