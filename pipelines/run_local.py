@@ -73,7 +73,11 @@ def main(argv=None) -> int:
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"))
     began = time.perf_counter()
+    # kfp.local warns, per task, that GPU requests and display names do nothing on one machine;
+    # say it once instead.
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="kfp")
+    print("run-local: GPU requests and Kubernetes settings are ignored on this machine", flush=True)
     try:
         dpo_titles_pipeline(**params)
     except (RuntimeError, TypeError, ValueError) as exc:
