@@ -30,6 +30,19 @@ def _add_sampling(p: argparse.ArgumentParser, seed: int) -> None:
     p.add_argument("--seed", type=int, default=seed, help="random seed for sampling")
 
 
+def _add_api(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        help="API back ends: folder of the response cache (resumes without paying "
+        "twice); default: no cache",
+    )
+    p.add_argument("--max-in-flight", type=int, default=16, help="API: most requests at once")
+    p.add_argument(
+        "--rpm", type=float, default=0.0, help="API: most requests started per minute (0: none)"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="API: seconds per request")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dpo-titles",
@@ -46,16 +59,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write N candidate titles per idea")
     p.add_argument("--ideas", required=True, help="CSV file with an `idea` column")
     p.add_argument("--out", required=True, help="candidates CSV to write")
-    p.add_argument("--provider", default="hf", help="back end that writes titles: hf")
-    p.add_argument("--model", help="model for the provider (hf: a local folder or a hub id)")
+    p.add_argument(
+        "--provider", default="hf", help="back end that writes titles: hf, together, gemini"
+    )
+    p.add_argument(
+        "--model",
+        help="model for the provider (hf: a local folder or a hub id; API back ends: "
+        "a model name, default: the back end's default)",
+    )
     p.add_argument("--n", type=int, default=4, help="titles per idea (at least 2)")
     p.add_argument("--batch-size", type=int, default=32, help="hf: sequences sampled at once")
     _add_sampling(p, seed=42)
+    _add_api(p)
 
     p = sub.add_parser("label", help="judge every pair of an idea's titles, in both orders")
     p.add_argument("--candidates", required=True, help="candidates CSV from `generate`")
     p.add_argument("--out", required=True, help="preferences CSV to write")
-    p.add_argument("--judge", default="rubric", help="back end that compares titles: rubric")
+    p.add_argument(
+        "--judge", default="rubric", help="back end that compares titles: rubric, together, gemini"
+    )
+    p.add_argument(
+        "--mode",
+        default="pairwise",
+        choices=["pairwise", "listwise"],
+        help="pairwise: each pair in both orders; listwise: rank all titles twice, shuffled",
+    )
+    p.add_argument("--model", help="API judges: model name (default: the back end's default)")
+    _add_api(p)
 
     p = sub.add_parser("prepare", help="build TRL's preference dataset, split by idea")
     p.add_argument("--preferences", required=True, help="preferences CSV from `label`")
@@ -125,10 +155,24 @@ def run(args: argparse.Namespace) -> dict:
                 args.model,
                 args.n,
                 batch_size=args.batch_size,
+                cache_dir=args.cache_dir,
+                max_in_flight=args.max_in_flight,
+                requests_per_minute=args.rpm,
+                timeout_s=args.timeout,
                 **sampling,
             )
         case "label":
-            return stages.label(args.candidates, args.out, args.judge)
+            return stages.label(
+                args.candidates,
+                args.out,
+                args.judge,
+                args.mode,
+                args.model,
+                cache_dir=args.cache_dir,
+                max_in_flight=args.max_in_flight,
+                requests_per_minute=args.rpm,
+                timeout_s=args.timeout,
+            )
         case "prepare":
             return stages.prepare(args.preferences, args.out, args.val_fraction, args.seed)
         case "train":
@@ -176,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # The SDKs log every HTTP request at INFO; the progress bars already say how it goes.
+    for noisy in ("httpx", "httpx2", "google_genai", "together"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         result = run(args)
     except UserError as exc:

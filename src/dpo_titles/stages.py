@@ -31,6 +31,14 @@ def validate(ideas_path: str, out_path: str | None = None) -> dict:
     return {"ideas": len(ideas)}
 
 
+def _policy(max_in_flight: int, requests_per_minute: float, timeout_s: float):
+    from .api_calls import CallPolicy
+
+    return CallPolicy(
+        max_in_flight=max_in_flight, requests_per_minute=requests_per_minute, timeout_s=timeout_s
+    )
+
+
 def generate(
     ideas_path: str,
     out_path: str,
@@ -42,31 +50,64 @@ def generate(
     max_new_tokens: int = 40,
     seed: int = 42,
     batch_size: int = 32,
+    cache_dir: str | None = None,
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
+    timeout_s: float = 60.0,
 ) -> dict:
     from .generate import generate_candidates, write_candidates
     from .ideas import load_ideas
+    from .label import write_failures
     from .providers import SamplingConfig, make_generator
 
     if n < 2:
         raise UserError(f"--n must be at least 2 to make pairs, got {n}")
     ideas = [i.text for i in load_ideas(ideas_path)]
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
-    options = {"batch_size": batch_size} if provider == "hf" else {}
-    generator = make_generator(provider, model, **options)
+    generator = make_generator(
+        provider,
+        model,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
+    )
     rows, stats = generate_candidates(ideas, generator, n, sampling)
     write_candidates(rows, out_path)
+    failures = getattr(generator, "failures", [])
+    if write_failures(failures, out_path):
+        log.warning("%d ideas came back short; see %s.failures.jsonl", len(failures), out_path)
+    stats["failures"] = len(failures)
+    api = getattr(generator, "stats", None)
+    if api is not None:
+        stats.update({f"api_{k}": v for k, v in api.as_dict().items()})
     log.info("wrote %d candidates to %s", len(rows), out_path)
     return stats
 
 
-def label(candidates_path: str, out_path: str, judge: str) -> dict:
-    from .label import label_pairs, write_preferences
+def label(
+    candidates_path: str,
+    out_path: str,
+    judge: str,
+    mode: str = "pairwise",
+    model: str | None = None,
+    cache_dir: str | None = None,
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
+    timeout_s: float = 60.0,
+) -> dict:
+    from .label import label_pairs, write_failures, write_preferences
     from .providers import make_judge
 
     candidates = read_csv(candidates_path, ["idea", "title"], "candidates")
-    judge_impl = make_judge(judge)
-    preferences, stats = label_pairs(candidates, judge_impl)
+    judge_impl = make_judge(
+        judge,
+        model,
+        cache_dir=cache_dir,
+        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
+    )
+    preferences, stats = label_pairs(candidates, judge_impl, mode)
     write_preferences(preferences, out_path)
+    write_failures(getattr(judge_impl, "failures", []), out_path)
     log.info("wrote %d preference pairs to %s", len(preferences), out_path)
     return stats
 

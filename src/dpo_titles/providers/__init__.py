@@ -10,8 +10,18 @@ from __future__ import annotations
 from ..errors import UserError
 from .base import Judge, SamplingConfig, TitleGenerator
 
-GENERATORS = ("hf",)
-JUDGES = ("rubric",)
+GENERATORS = ("hf", "together", "gemini")
+JUDGES = ("rubric", "together", "gemini")
+KEY_ENV = {"together": "TOGETHER_API_KEY", "gemini": "GEMINI_API_KEY"}
+
+
+def _api_backend(name: str, model: str | None, options: dict):
+    if name == "together":
+        from .together import TogetherBackend as backend
+    else:
+        from .gemini import GeminiBackend as backend
+    allowed = {"policy", "cache_dir", "judge_temperature"}
+    return backend(model or None, **{k: v for k, v in options.items() if k in allowed})
 
 
 def make_generator(name: str, model: str | None = None, **options) -> TitleGenerator:
@@ -20,16 +30,28 @@ def make_generator(name: str, model: str | None = None, **options) -> TitleGener
 
         if not model:
             raise UserError("the hf provider needs --model: a local model folder or a hub id")
-        return HFGenerator(model, **options)
+        return HFGenerator(model, batch_size=options.get("batch_size", 32))
+    if name in ("together", "gemini"):
+        return _api_backend(name, model, options)
     raise UserError(f"unknown provider {name!r}: choose one of {', '.join(GENERATORS)}")
 
 
-def make_judge(name: str, **options) -> Judge:
+def make_judge(name: str, model: str | None = None, **options) -> Judge:
     if name == "rubric":
         from .rubric_judge import RubricJudge
 
         return RubricJudge()
+    if name in ("together", "gemini"):
+        return _api_backend(name, model, options)
     raise UserError(f"unknown judge {name!r}: choose one of {', '.join(JUDGES)}")
+
+
+def missing_keys(*names: str) -> list[str]:
+    """The environment variables that the chosen back ends need and that are not set."""
+    import os
+
+    needed = {KEY_ENV[n] for n in names if n in KEY_ENV}
+    return sorted(v for v in needed if not os.environ.get(v, "").strip())
 
 
 __all__ = ["Judge", "SamplingConfig", "TitleGenerator", "make_generator", "make_judge"]

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from ..rubric import Verdict, compare
+from ..rubric import Verdict, compare, score_title
+from .api import Ranking
 
 
 class RubricJudge:
     name = "rubric"
+    model = "rubric"
+
+    def __init__(self):
+        self.failures: list[dict] = []
+        self.calls = 0
 
     def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
+        self.calls += len(requests)
         return [compare(idea, a, b) for idea, a, b in requests]
+
+    def rank_many(self, requests: list[tuple[str, list[str]]]) -> list[Ranking]:
+        self.calls += len(requests)
+        out = []
+        for idea, titles in requests:
+            scores = [score_title(t, idea).total for t in titles]
+            order = sorted(range(len(titles)), key=lambda i: -scores[i])
+            out.append(Ranking(order, "ranked by rubric score", scores))
+        return out

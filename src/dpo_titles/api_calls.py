@@ -1,0 +1,200 @@
+"""Many API calls at once, within limits, without losing or repeating any.
+
+- at most `max_in_flight` requests at a time, and at most `requests_per_minute` started per
+  minute (spaced evenly, so a limit is never exceeded in a burst);
+- retries with exponential backoff and full jitter on rate limits, server errors, time-outs and
+  broken bodies, waiting at least what `Retry-After` asks;
+- every answer goes to the response cache as soon as it arrives; an answer that cannot be parsed
+  is asked again (a new cache entry per re-ask), a bounded number of times, then recorded as
+  failed with its reason. Nothing is dropped without being counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from .cache import ResponseCache, cache_key
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    max_in_flight: int = 16
+    requests_per_minute: float = 0.0  # 0: no limit
+    max_retries: int = 6
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    parse_retries: int = 2
+    timeout_s: float = 60.0
+
+    def __post_init__(self):
+        if self.max_in_flight < 1:
+            raise UserError(f"max in flight must be at least 1, got {self.max_in_flight}")
+        if self.requests_per_minute < 0:
+            raise UserError("requests per minute must be 0 (no limit) or more")
+
+
+class TransientError(Exception):
+    """Worth retrying: 429, 5xx, time-out, a body that is not JSON."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ParseError(Exception):
+    """The answer arrived but is not usable (empty, blocked, wrong shape): ask again."""
+
+
+@dataclass
+class Job:
+    key: dict  # what determines the answer: provider, model, prompt, settings, sample
+    payload: Any  # what the sender needs
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    error: str | None = None
+    from_cache: bool = False
+
+
+@dataclass
+class CallStats:
+    requests: int = 0  # answers asked for, cached or not
+    http_calls: int = 0  # HTTP requests actually sent, retries included
+    cache_hits: int = 0
+    retries: int = 0
+    reasks: int = 0
+    failures: int = 0
+    errors: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        out.update({f"errors_{k}": v for k, v in sorted(self.errors.items())})
+        return out
+
+
+class RateLimiter:
+    """Starts at most `per_minute` requests a minute, evenly spaced."""
+
+    def __init__(self, per_minute: float):
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.next_slot = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+Sender = Callable[[Any], Awaitable[dict]]
+Parser = Callable[[dict, Job], Any]
+
+
+async def _send_with_retries(send, job, policy, limiter, stats, rng) -> dict:
+    attempt = 0
+    while True:
+        await limiter.wait()
+        stats.http_calls += 1
+        try:
+            return await asyncio.wait_for(send(job.payload), timeout=policy.timeout_s * 1.5)
+        except TransientError as exc:
+            reason, retry_after = exc.reason, exc.retry_after
+        except TimeoutError:
+            reason, retry_after = "timeout", None
+        stats.errors[reason] += 1
+        attempt += 1
+        if attempt > policy.max_retries:
+            raise TransientError(f"gave up after {attempt} attempts (last: {reason})")
+        stats.retries += 1
+        backoff = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempt - 1))
+        delay = rng.uniform(0, backoff)  # full jitter spreads a burst of retries out
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        await asyncio.sleep(delay)
+
+
+async def _run_one(job, send, parse, policy, cache, limiter, stats, rng) -> Outcome:
+    last_error = "no answer"
+    for reask in range(policy.parse_retries + 1):
+        key = cache_key(**job.key, reask=reask)
+        raw = cache.get(key)
+        from_cache = raw is not None
+        if from_cache:
+            stats.cache_hits += 1
+        else:
+            try:
+                raw = await _send_with_retries(send, job, policy, limiter, stats, rng)
+            except TransientError as exc:
+                return Outcome(error=exc.reason)
+            cache.put(key, raw)
+        stats.requests += 1
+        try:
+            return Outcome(value=parse(raw, job), from_cache=from_cache)
+        except ParseError as exc:
+            last_error = f"unusable answer: {exc}"
+            stats.errors["unusable"] += 1
+            if reask < policy.parse_retries:
+                stats.reasks += 1
+    return Outcome(error=f"{last_error} (asked {policy.parse_retries + 1} times)")
+
+
+def run_jobs(
+    jobs: list[Job],
+    send: Sender,
+    parse: Parser,
+    policy: CallPolicy,
+    cache: ResponseCache,
+    desc: str,
+    stats: CallStats | None = None,
+    seed: int = 0,
+    close: Callable[[], Awaitable[None]] | None = None,
+) -> list[Outcome]:
+    """Run every job; outcomes come back in the jobs' order."""
+    stats = stats or CallStats()
+    if not jobs:
+        return []
+
+    async def main() -> list[Outcome]:
+        limiter = RateLimiter(policy.requests_per_minute)
+        gate = asyncio.Semaphore(policy.max_in_flight)
+        rng = random.Random(seed)
+        bar = tqdm(total=len(jobs), desc=desc, unit="call")
+
+        async def guarded(job: Job) -> Outcome:
+            async with gate:
+                outcome = await _run_one(job, send, parse, policy, cache, limiter, stats, rng)
+            if outcome.error:
+                stats.failures += 1
+            bar.update(1)
+            bar.set_postfix(failed=stats.failures, retries=stats.retries, refresh=False)
+            return outcome
+
+        try:
+            return await asyncio.gather(*(guarded(j) for j in jobs))
+        finally:
+            bar.close()
+            if close is not None:
+                # The SDK's connection pool belongs to this event loop; close it inside it.
+                await close()
+
+    return asyncio.run(main())

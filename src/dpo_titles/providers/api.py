@@ -1,0 +1,224 @@
+"""What the API back ends share: prompts, parsing, top-ups, judging in both orders, ranking.
+
+A back end (`together.py`, `gemini.py`) only says how to send one chat request and how its SDK
+reports errors; everything else (concurrency, limits, retries, cache, re-asking) is here and in
+`api_calls.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from ..api_calls import CallPolicy, CallStats, Job, ParseError, run_jobs
+from ..cache import ResponseCache
+from ..errors import UserError
+from ..prompts import generation_prompt, is_compliant, listwise_prompt, pairwise_prompt
+from ..rubric import Verdict
+from .base import Generated, SamplingConfig
+from .parse import parse_ranking, parse_titles, parse_verdict
+
+log = logging.getLogger(__name__)
+
+TOP_UP_ROUNDS = 2
+
+
+def require_key(env_var: str, provider: str) -> str:
+    key = os.environ.get(env_var, "").strip()
+    if not key:
+        raise UserError(
+            f"the {provider} back end needs an API key: set {env_var} in the environment "
+            "(on a cluster, through the Kubernetes Secret)"
+        )
+    return key
+
+
+def redact(text: str) -> str:
+    """Remove any API key value from a message before it is logged or stored."""
+    for var in ("TOGETHER_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "HF_TOKEN"):
+        value = os.environ.get(var)
+        if value and len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1[redacted]", text)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    order: list[int]  # indices into the titles as given, best first
+    rationale: str
+    scores: list[float] | None = None  # per title, where the judge has them (rubric)
+
+
+class ApiBackend:
+    """Base of the API back ends. Subclasses set `provider`, `key_env` and `default_model`,
+    and implement `complete`."""
+
+    provider = "api"
+    key_env = ""
+    default_model = ""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        policy: CallPolicy | None = None,
+        cache_dir: str | None = None,
+        judge_temperature: float = 0.0,
+    ):
+        self.api_key = require_key(self.key_env, self.provider)
+        self.model = model or self.default_model
+        self.policy = policy or CallPolicy()
+        self.cache = ResponseCache(cache_dir)
+        self.judge_temperature = judge_temperature
+        self.stats = CallStats()
+        self.failures: list[dict] = []
+
+    # -- what a back end implements -------------------------------------------------------
+    async def complete(self, payload: dict) -> dict:
+        """Send one chat request; return {"text": str | None, "finish": str}. Raise
+        TransientError for what is worth retrying and UserError for what is not."""
+        raise NotImplementedError
+
+    # -- generation -----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.provider
+
+    async def aclose(self) -> None:
+        """Close the SDK client of the current event loop."""
+
+    def _run(self, jobs, parse, desc):
+        return run_jobs(
+            jobs, self.complete, parse, self.policy, self.cache, desc, self.stats,
+            close=self.aclose,
+        )
+
+    def generate(
+        self, ideas: list[str], n: int, sampling: SamplingConfig, progress=None
+    ) -> list[list[Generated]]:
+        """One request per idea for `n` titles; ideas that come back short are topped up."""
+        have: list[list[str]] = [[] for _ in ideas]
+        latency: list[float] = [0.0 for _ in ideas]
+        for round_ in range(TOP_UP_ROUNDS + 1):
+            todo = [i for i, got in enumerate(have) if len(got) < n]
+            if not todo:
+                break
+            jobs = []
+            for i in todo:
+                missing = n - len(have[i])
+                prompt = generation_prompt(ideas[i], missing)
+                settings = {
+                    "temperature": sampling.temperature,
+                    "top_p": sampling.top_p,
+                    "max_tokens": max(64, 24 * missing),
+                    "seed": sampling.seed,
+                }
+                jobs.append(
+                    Job(
+                        key={
+                            "provider": self.provider,
+                            "model": self.model,
+                            "prompt": prompt,
+                            "settings": settings,
+                            "sample": round_,
+                            "kind": "titles",
+                        },
+                        payload={"prompt": prompt, "settings": settings, "schema": "titles"},
+                    )
+                )
+            began = time.perf_counter()
+            desc = f"{self.provider} titles" + (f" (top-up {round_})" if round_ else "")
+            outcomes = self._run(jobs, self._parse_titles, desc)
+            per_call = (time.perf_counter() - began) / max(1, len(jobs))
+            for i, outcome in zip(todo, outcomes, strict=True):
+                latency[i] = round(per_call, 4)
+                if outcome.error:
+                    continue
+                for title in outcome.value:
+                    if len(have[i]) < n and title.casefold() not in {t.casefold() for t in have[i]}:
+                        have[i].append(title)
+        for idea, got in zip(ideas, have, strict=True):
+            if len(got) < n:
+                self.failures.append(
+                    {
+                        "stage": "generate",
+                        "idea": idea,
+                        "reason": f"{len(got)} usable titles of {n} after {TOP_UP_ROUNDS} top-ups",
+                    }
+                )
+        if progress is not None:
+            progress.update(len(ideas))
+        return [
+            [Generated(t, j, latency[i]) for j, t in enumerate(got)] for i, got in enumerate(have)
+        ]
+
+    @staticmethod
+    def _parse_titles(raw: dict, job: Job) -> list[str]:
+        if raw.get("blocked"):
+            raise ParseError(f"blocked ({raw['blocked']})")
+        usable = [t for t in parse_titles(raw.get("text")) if is_compliant(t)]
+        if not usable:
+            raise ParseError("no title within 30-75 characters")
+        return usable
+
+    # -- judging ----------------------------------------------------------------------------
+    def _judge_job(self, prompt: str, schema: str) -> Job:
+        settings = {"temperature": self.judge_temperature, "max_tokens": 256}
+        return Job(
+            key={
+                "provider": self.provider,
+                "model": self.model,
+                "prompt": prompt,
+                "settings": settings,
+                "kind": schema,
+            },
+            payload={"prompt": prompt, "settings": settings, "schema": schema},
+        )
+
+    def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
+        jobs = [self._judge_job(pairwise_prompt(i, a, b), "verdict") for i, a, b in requests]
+
+        def parse(raw: dict, job: Job):
+            if raw.get("blocked"):
+                raise ParseError(f"blocked ({raw['blocked']})")
+            return parse_verdict(raw.get("text"))
+
+        outcomes = self._run(jobs, parse, f"{self.provider} judge")
+        verdicts = []
+        for (idea, a, b), outcome in zip(requests, outcomes, strict=True):
+            if outcome.error:
+                self.failures.append(
+                    {"stage": "label", "idea": idea, "titles": [a, b], "reason": outcome.error}
+                )
+                verdicts.append(Verdict("error", redact(outcome.error), 0.0, 0.0))
+            else:
+                winner, rationale = outcome.value
+                verdicts.append(Verdict(winner, rationale, 0.0, 0.0))
+        return verdicts
+
+    def rank_many(self, requests: list[tuple[str, list[str]]]) -> list[Ranking | None]:
+        jobs = []
+        for idea, titles in requests:
+            job = self._judge_job(listwise_prompt(idea, titles), "ranking")
+            job.payload["n_titles"] = len(titles)
+            jobs.append(job)
+
+        def parse(raw: dict, job: Job) -> tuple[list[int], str]:
+            if raw.get("blocked"):
+                raise ParseError(f"blocked ({raw['blocked']})")
+            return parse_ranking(raw.get("text"), job.payload["n_titles"])
+
+        outcomes = self._run(jobs, parse, f"{self.provider} rank")
+        out: list[Ranking | None] = []
+        for (idea, titles), outcome in zip(requests, outcomes, strict=True):
+            if outcome.error:
+                self.failures.append(
+                    {"stage": "label", "idea": idea, "titles": titles, "reason": outcome.error}
+                )
+                out.append(None)
+            else:
+                order, rationale = outcome.value
+                out.append(Ranking(order, rationale))
+        return out
