@@ -17,6 +17,9 @@ def generate_titles(
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 42,
+    response_cache: str = "",
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
 ):
     """Write `n` candidate titles per idea.
 
@@ -26,12 +29,17 @@ def generate_titles(
         metrics: Counts and timing.
         provider: Back end that writes titles (`hf`).
         model: Model of the provider (hf: a local folder or a hub id).
-        default_model: Model used when `model` is empty (the pipeline passes the base model).
+        default_model: hf only: model used when `model` is empty (the pipeline passes the base
+            model, so the candidates are on-policy). API back ends use their own default.
         n: Titles per idea (at least 2).
         temperature: Sampling temperature.
         top_p: Nucleus sampling probability mass.
         max_new_tokens: Longest answer, in tokens.
         seed: Sampling seed.
+        response_cache: API back ends: folder of the response cache (a mounted volume), so a
+            retried task does not pay twice; empty for none.
+        max_in_flight: API back ends: most requests at once.
+        requests_per_minute: API back ends: most requests started per minute (0: no limit).
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
@@ -48,5 +56,8 @@ def generate_titles(
             top_p=top_p,
             max_new_tokens=max_new_tokens,
             seed=seed,
+            cache_dir=response_cache or None,
+            max_in_flight=max_in_flight,
+            requests_per_minute=requests_per_minute,
         )
         log_metrics(metrics, stats)

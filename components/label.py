@@ -10,6 +10,11 @@ def label_preferences(
     preferences: Output[Dataset],
     metrics: Output[Metrics],
     judge: str = "rubric",
+    mode: str = "listwise",
+    model: str = "",
+    response_cache: str = "",
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
 ):
     """Judge every pair of an idea's titles in both orders; keep only consistent verdicts.
 
@@ -17,11 +22,27 @@ def label_preferences(
         candidates: Candidates CSV from the generate stage.
         preferences: One row per labelled pair: idea, chosen, rejected, judge, rationale (CSV).
         metrics: Pairs, calls, ties, position flips.
-        judge: Back end that compares titles (`rubric`).
+        judge: Back end that compares titles (`rubric`, `together`, `gemini`).
+        mode: `listwise` (rank all titles of an idea twice, shuffled) or `pairwise` (each pair
+            in both orders); either way only verdicts that survive the swap are kept.
+        model: API judges: model name; empty for the back end's default.
+        response_cache: API judges: folder of the response cache; empty for none.
+        max_in_flight: API judges: most requests at once.
+        requests_per_minute: API judges: most requests started per minute (0: no limit).
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import label
 
     with exit_on_user_error("label"):
-        log_metrics(metrics, label(candidates.path, preferences.path, judge))
+        stats = label(
+            candidates.path,
+            preferences.path,
+            judge,
+            mode,
+            model or None,
+            cache_dir=response_cache or None,
+            max_in_flight=max_in_flight,
+            requests_per_minute=requests_per_minute,
+        )
+        log_metrics(metrics, stats)

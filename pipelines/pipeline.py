@@ -4,7 +4,7 @@ The one definition that `make compile` compiles for a cluster and `make run-loca
 `kfp.local`.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from components.evaluate import evaluate_models
 from components.generate import generate_titles
@@ -32,6 +32,12 @@ def dpo_titles_pipeline(
     max_new_tokens: int = 40,
     seed: int = 42,
     label_judge: str = "rubric",
+    label_judge_model: str = "",
+    label_mode: str = "listwise",
+    api_max_in_flight: int = 16,
+    api_requests_per_minute: float = 0.0,
+    response_cache: str = "",
+    api_secret: str = "dpo-titles-api-keys",
     val_fraction: float = 0.2,
     recipe: str = "seed",
     recipe_overrides: dict = {},
@@ -52,7 +58,13 @@ def dpo_titles_pipeline(
     top_p: Nucleus sampling probability mass.
     max_new_tokens: Longest title, in tokens.
     seed: Seed of candidate sampling and of the train/validation split.
-    label_judge: Back end that labels preferences.
+    label_judge: Back end that labels preferences (rubric, together, gemini).
+    label_judge_model: Model of an API label judge; empty for the back end's default.
+    label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
+    api_max_in_flight: API back ends: most requests at once per task.
+    api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
+    response_cache: API back ends: response cache folder on a mounted volume; empty for none.
+    api_secret: Kubernetes Secret holding TOGETHER_API_KEY and GEMINI_API_KEY (optional keys).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
     recipe: Training recipe (seed, local).
     recipe_overrides: Recipe fields to override.
@@ -62,7 +74,9 @@ def dpo_titles_pipeline(
     accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
     accelerator_count: GPUs per training and evaluation task.
     """
-    checked = preflight(ideas_uri=ideas_uri).set_display_name("preflight")
+    checked = preflight(
+        ideas_uri=ideas_uri, backends=f"{generator},{label_judge},{eval_judge}"
+    ).set_display_name("preflight")
     gen = generate_titles(
         ideas=checked.outputs["ideas"],
         provider=generator,
@@ -73,9 +87,18 @@ def dpo_titles_pipeline(
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         seed=seed,
+        response_cache=response_cache,
+        max_in_flight=api_max_in_flight,
+        requests_per_minute=api_requests_per_minute,
     ).set_display_name("generate titles")
     lab = label_preferences(
-        candidates=gen.outputs["candidates"], judge=label_judge
+        candidates=gen.outputs["candidates"],
+        judge=label_judge,
+        mode=label_mode,
+        model=label_judge_model,
+        response_cache=response_cache,
+        max_in_flight=api_max_in_flight,
+        requests_per_minute=api_requests_per_minute,
     ).set_display_name("label preferences")
     prep = prepare_dataset(
         preferences=lab.outputs["preferences"], val_fraction=val_fraction, seed=seed
@@ -97,6 +120,17 @@ def dpo_titles_pipeline(
         max_new_tokens=max_new_tokens,
         seed=eval_seed,
     ).set_display_name("evaluate")
+    # Keys reach only the tasks that call the APIs; optional, so rubric/hf runs need no Secret.
+    for api_task in (checked, gen, lab, evaluated):
+        kubernetes.use_secret_as_env(
+            api_task,
+            secret_name=api_secret,
+            secret_key_to_env={
+                "TOGETHER_API_KEY": "TOGETHER_API_KEY",
+                "GEMINI_API_KEY": "GEMINI_API_KEY",
+            },
+            optional=True,
+        )
     for gpu_task in (trained, evaluated):
         gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
     write_report(

@@ -24,15 +24,27 @@ IDEAS = [
     "Fix a leaky kitchen faucet without calling a plumber",
     "Shoot sharp night photos of the stars with a phone",
 ]
-FAST = CallPolicy(max_in_flight=8, backoff_base_s=0.01, backoff_max_s=0.05, timeout_s=0.5,
-                  max_retries=8, parse_retries=3)
+FAST = CallPolicy(
+    max_in_flight=8,
+    backoff_base_s=0.01,
+    backoff_max_s=0.05,
+    timeout_s=0.5,
+    max_retries=8,
+    parse_retries=3,
+)
 ALL_FAULTS = ("429", "500", "503", "timeout", "malformed", "empty", "few", "garbage")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for var in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_API_KEY", "TOGETHER_API_KEY",
-                "GEMINI_API_KEY", "TOGETHER_BASE_URL", "GOOGLE_GEMINI_BASE_URL"):
+    for var in (
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_API_KEY",
+        "TOGETHER_API_KEY",
+        "GEMINI_API_KEY",
+        "TOGETHER_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -49,8 +61,9 @@ def test_generation_with_30_percent_faults_loses_no_idea(monkeypatch, server_cls
     faults = FaultPlan(rate=0.3, kinds=ALL_FAULTS, seed=3, timeout_s=1.5, retry_after_s=0.02)
     server = serve(monkeypatch, server_cls(faults=faults, brain=Brain(title_format="mixed")))
     try:
-        gen = make_generator(server_cls.__name__[:-6].lower(), policy=FAST,
-                             cache_dir=str(tmp_path / "cache"))
+        gen = make_generator(
+            server_cls.__name__[:-6].lower(), policy=FAST, cache_dir=str(tmp_path / "cache")
+        )
         rows, stats = generate_candidates(IDEAS, gen, 5, SamplingConfig())
     finally:
         server.stop()
@@ -144,8 +157,11 @@ def test_rate_limit_is_respected(monkeypatch):
 
 def _cli(*args, env):
     return subprocess.Popen(
-        [sys.executable, "-m", "dpo_titles.cli", *args], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "dpo_titles.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -155,9 +171,21 @@ def test_killed_run_resumes_without_repeating_answered_requests(monkeypatch, tmp
     lines = ["idea,title"] + [f'"{i}","{t}"' for i in IDEAS for t in Brain().titles(i, 5)]
     candidates.write_text("\n".join(lines) + "\n")
     env = dict(os.environ)
-    args = ["label", "--candidates", str(candidates), "--out", str(tmp_path / "prefs.csv"),
-            "--judge", "gemini", "--mode", "pairwise", "--cache-dir", str(tmp_path / "cache"),
-            "--max-in-flight", "2"]
+    args = [
+        "label",
+        "--candidates",
+        str(candidates),
+        "--out",
+        str(tmp_path / "prefs.csv"),
+        "--judge",
+        "gemini",
+        "--mode",
+        "pairwise",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--max-in-flight",
+        "2",
+    ]
     try:
         first = _cli(*args, env=env)
         while server.calls < 40:
@@ -184,17 +212,45 @@ def test_no_key_in_any_output(monkeypatch, tmp_path):
     server = serve(monkeypatch, TogetherServer(faults=faults))
     env = dict(os.environ)
     try:
-        gen = _cli("generate", "--ideas", str(_ideas_file(tmp_path)), "--out",
-                   str(tmp_path / "c.csv"), "--provider", "together", "--n", "3",
-                   "--cache-dir", str(tmp_path / "cache"), env=env)
+        gen = _cli(
+            "generate",
+            "--ideas",
+            str(_ideas_file(tmp_path)),
+            "--out",
+            str(tmp_path / "c.csv"),
+            "--provider",
+            "together",
+            "--n",
+            "3",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            env=env,
+        )
         g_out, g_err = gen.communicate(timeout=60)
-        lab = _cli("label", "--candidates", str(tmp_path / "c.csv"), "--out",
-                   str(tmp_path / "p.csv"), "--judge", "together", "--cache-dir",
-                   str(tmp_path / "cache"), env=env)
+        lab = _cli(
+            "label",
+            "--candidates",
+            str(tmp_path / "c.csv"),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--judge",
+            "together",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            env=env,
+        )
         l_out, l_err = lab.communicate(timeout=60)
         bad_env = {**env, "TOGETHER_API_KEY": SECRET + "x"}
-        bad = _cli("label", "--candidates", str(tmp_path / "c.csv"), "--out",
-                   str(tmp_path / "p2.csv"), "--judge", "together", env=bad_env)
+        bad = _cli(
+            "label",
+            "--candidates",
+            str(tmp_path / "c.csv"),
+            "--out",
+            str(tmp_path / "p2.csv"),
+            "--judge",
+            "together",
+            env=bad_env,
+        )
         b_out, b_err = bad.communicate(timeout=60)
     finally:
         server.stop()

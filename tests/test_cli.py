@@ -59,7 +59,7 @@ def chain(tmp_path_factory, tiny_model):
     """generate -> label -> prepare -> train -> evaluate -> report, through `main`."""
     import csv
 
-    from conftest import REPO
+    from tests.conftest import REPO
 
     d = tmp_path_factory.mktemp("chain")
     with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:

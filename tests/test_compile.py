@@ -18,7 +18,12 @@ def compile_with(tmp_path, monkeypatch, registry=None, tag=None):
     compile_mod = importlib.import_module("pipelines.compile")
     out = tmp_path / "pipeline.yaml"
     assert compile_mod.main(["--out", str(out)]) == 0
-    return yaml.safe_load(out.read_text())
+    # With Kubernetes settings the file holds two documents: the pipeline, then its platform spec.
+    docs = list(yaml.safe_load_all(out.read_text()))
+    spec = docs[0]
+    for extra in docs[1:]:
+        spec.update(extra)
+    return spec
 
 
 def test_training_requests_a_gpu_from_parameters(tmp_path, monkeypatch):
@@ -60,3 +65,20 @@ def test_stages_run_in_order(tmp_path, monkeypatch):
         "generate-titles",
         "prepare-dataset",
     }
+
+
+def test_api_keys_reach_only_api_tasks_by_secret_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOGETHER_API_KEY", "sk-compile-time-secret-123")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-compile-time-secret-456")
+    spec = compile_with(tmp_path, monkeypatch)
+    text = (tmp_path / "pipeline.yaml").read_text()
+    assert "compile-time-secret" not in text
+    k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    with_secret = {name for name, cfg in k8s.items() if "secretAsEnv" in cfg}
+    assert with_secret == {
+        "exec-preflight", "exec-generate-titles", "exec-label-preferences", "exec-evaluate-models"
+    }
+    for name in with_secret:
+        (entry,) = k8s[name]["secretAsEnv"]
+        assert {m["envVar"] for m in entry["keyToEnv"]} == {"TOGETHER_API_KEY", "GEMINI_API_KEY"}
+        assert entry["optional"] is True

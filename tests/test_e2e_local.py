@@ -4,7 +4,8 @@ import csv
 import json
 
 import pytest
-from conftest import REPO
+
+from tests.conftest import REPO
 
 
 @pytest.mark.slow

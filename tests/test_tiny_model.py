@@ -20,7 +20,7 @@ SMALL = TinyModelConfig(
 
 
 def small_corpus(tmp_path, rows=80):
-    from conftest import CORPUS
+    from tests.conftest import CORPUS
 
     with open(CORPUS, newline="", encoding="utf-8") as fh:
         data = list(csv.DictReader(fh))[:rows]

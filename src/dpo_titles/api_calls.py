@@ -189,8 +189,18 @@ def run_jobs(
             bar.set_postfix(failed=stats.failures, retries=stats.retries, refresh=False)
             return outcome
 
+        tasks = [asyncio.ensure_future(guarded(j)) for j in jobs]
         try:
-            return await asyncio.gather(*(guarded(j) for j in jobs))
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failed = next((t for t in tasks if t.done() and t.exception()), None)
+            if failed is not None:
+                # A fatal error (a rejected key, an unknown model) ends the batch at once
+                # instead of repeating it for every remaining call.
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                raise failed.exception()
+            return [t.result() for t in tasks]
         finally:
             bar.close()
             if close is not None:

@@ -56,7 +56,9 @@ def judge_blind(
         # Map each verdict back from letters to models.
         w1 = {"A": "tuned" if tf else "base", "B": "base" if tf else "tuned"}.get(a1.winner, "tie")
         w2 = {"A": "base" if tf else "tuned", "B": "tuned" if tf else "base"}.get(a2.winner, "tie")
-        if w1 == w2:
+        if "error" in (a1.winner, a2.winner):
+            verdict = "failed"  # the judge never gave a usable answer; counted, not guessed
+        elif w1 == w2:
             verdict = w1
         else:
             verdict = "tie"
@@ -76,6 +78,8 @@ def judge_blind(
 
 
 def summarise(rows: list[dict], flips: int) -> dict:
+    failed = sum(r["verdict"] == "failed" for r in rows)
+    rows = [r for r in rows if r["verdict"] != "failed"]
     n = len(rows)
     wins = sum(r["verdict"] == "tuned" for r in rows)
     losses = sum(r["verdict"] == "base" for r in rows)
@@ -103,6 +107,7 @@ def summarise(rows: list[dict], flips: int) -> dict:
         "distinct2_base": round(distinct_n(base, 2), 4),
         "distinct2_tuned": round(distinct_n(tuned, 2), 4),
         "position_flip_rate": round(flips / n, 4) if n else 0.0,
+        "eval_failures": failed,
     }
 
 

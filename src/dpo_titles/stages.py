@@ -20,10 +20,18 @@ METRICS_FILE = "metrics.json"
 COMPARISONS_FILE = "comparisons.csv"
 
 
-def validate(ideas_path: str, out_path: str | None = None) -> dict:
-    """Load and check the ideas file; optionally write the cleaned copy for later stages."""
+def validate(ideas_path: str, out_path: str | None = None, backends=()) -> dict:
+    """Check the inputs before anything expensive: the ideas file, and that the API keys of the
+    chosen back ends are set. Optionally write the validated ideas for later stages."""
     from .ideas import load_ideas, write_ideas
+    from .providers import missing_keys
 
+    missing = missing_keys(*[b.strip() for b in backends if b and b.strip()])
+    if missing:
+        raise UserError(
+            f"{' and '.join(missing)} not set: the chosen back ends need them "
+            "(on a cluster, put them in the Secret named by the api_secret parameter)"
+        )
     ideas = load_ideas(ideas_path)
     if out_path:
         write_ideas(ideas, out_path)

@@ -91,7 +91,13 @@ class ApiBackend:
 
     def _run(self, jobs, parse, desc):
         return run_jobs(
-            jobs, self.complete, parse, self.policy, self.cache, desc, self.stats,
+            jobs,
+            self.complete,
+            parse,
+            self.policy,
+            self.cache,
+            desc,
+            self.stats,
             close=self.aclose,
         )
 
