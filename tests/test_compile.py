@@ -76,7 +76,10 @@ def test_api_keys_reach_only_api_tasks_by_secret_name(tmp_path, monkeypatch):
     k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     with_secret = {name for name, cfg in k8s.items() if "secretAsEnv" in cfg}
     assert with_secret == {
-        "exec-preflight", "exec-generate-titles", "exec-label-preferences", "exec-evaluate-models"
+        "exec-preflight",
+        "exec-generate-titles",
+        "exec-label-preferences",
+        "exec-evaluate-models",
     }
     for name in with_secret:
         (entry,) = k8s[name]["secretAsEnv"]

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        default="pairwise",
+        default="listwise",
         choices=["pairwise", "listwise"],
         help="pairwise: each pair in both orders; listwise: rank all titles twice, shuffled",
     )
