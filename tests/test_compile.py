@@ -85,3 +85,12 @@ def test_api_keys_reach_only_api_tasks_by_secret_name(tmp_path, monkeypatch):
         (entry,) = k8s[name]["secretAsEnv"]
         assert {m["envVar"] for m in entry["keyToEnv"]} == {"TOGETHER_API_KEY", "GEMINI_API_KEY"}
         assert entry["optional"] is True
+
+
+def test_committed_yaml_matches_a_fresh_compile(tmp_path, monkeypatch):
+    from tests.conftest import REPO
+
+    compile_with(tmp_path, monkeypatch)
+    fresh = (tmp_path / "pipeline.yaml").read_text()
+    committed = (REPO / "pipelines" / "dpo_titles_pipeline.yaml").read_text()
+    assert fresh == committed, "pipelines/dpo_titles_pipeline.yaml is stale: run `make compile`"

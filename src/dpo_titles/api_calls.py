@@ -35,7 +35,7 @@ class CallPolicy:
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    parse_retries: int = 2
+    parse_retries: int = 3
     timeout_s: float = 60.0
 
     def __post_init__(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from . import __version__
@@ -231,6 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dpo-titles {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("DPO_TITLES_DEBUG"):
+            raise
+        from .providers.api import redact
+
+        print(
+            f"dpo-titles {args.command}: internal error: {type(exc).__name__}: "
+            f"{redact(str(exc)).splitlines()[0] if str(exc) else ''} "
+            "(set DPO_TITLES_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     if not args.quiet:
         print(json.dumps(result, default=str))
     return 0

@@ -29,13 +29,19 @@ def is_compliant(title: str) -> bool:
     return MIN_TITLE_CHARS <= len(title.strip()) <= MAX_TITLE_CHARS
 
 
-def generation_prompt(idea: str, n: int) -> str:
-    """The seed's prompt, asking an API model for `n` titles in one answer."""
-    return (
+def generation_prompt(idea: str, n: int, avoid: list[str] | None = None) -> str:
+    """The seed's prompt, asking an API model for `n` titles in one answer; a top-up names the
+    titles already written so that the model does not repeat them."""
+    text = (
         render_prompt(idea)
         + f"\n\nWrite {n} different titles for this video. Answer with a numbered list of "
         f"{n} titles, one per line, and nothing else."
     )
+    if avoid:
+        text += "\nDo not repeat these titles, already written:\n" + "\n".join(
+            f"* {t}" for t in avoid
+        )
+    return text
 
 
 JUDGE_INSTRUCTIONS = (

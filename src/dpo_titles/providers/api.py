@@ -7,13 +7,14 @@ reports errors; everything else (concurrency, limits, retries, cache, re-asking)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import time
 from dataclasses import dataclass
 
-from ..api_calls import CallPolicy, CallStats, Job, ParseError, run_jobs
+from ..api_calls import CallPolicy, CallStats, Job, ParseError, TransientError, run_jobs
 from ..cache import ResponseCache
 from ..errors import UserError
 from ..prompts import generation_prompt, is_compliant, listwise_prompt, pairwise_prompt
@@ -23,7 +24,7 @@ from .parse import parse_ranking, parse_titles, parse_verdict
 
 log = logging.getLogger(__name__)
 
-TOP_UP_ROUNDS = 2
+TOP_UP_ROUNDS = 3
 
 
 def require_key(env_var: str, provider: str) -> str:
@@ -89,10 +90,20 @@ class ApiBackend:
     async def aclose(self) -> None:
         """Close the SDK client of the current event loop."""
 
+    async def _send(self, payload: dict) -> dict:
+        try:
+            return await self.complete(payload)
+        except (TransientError, UserError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            # An answer the SDK cannot even read (a body of the wrong shape) is a failed call
+            # to retry, not a crash of the whole stage.
+            raise TransientError(f"unreadable answer ({type(exc).__name__})") from None
+
     def _run(self, jobs, parse, desc):
         return run_jobs(
             jobs,
-            self.complete,
+            self._send,
             parse,
             self.policy,
             self.cache,
@@ -114,12 +125,13 @@ class ApiBackend:
             jobs = []
             for i in todo:
                 missing = n - len(have[i])
-                prompt = generation_prompt(ideas[i], missing)
+                prompt = generation_prompt(ideas[i], missing, avoid=have[i])
                 settings = {
                     "temperature": sampling.temperature,
                     "top_p": sampling.top_p,
                     "max_tokens": max(64, 24 * missing),
-                    "seed": sampling.seed,
+                    # A new seed per round, or a seeded back end repeats its last answer.
+                    "seed": sampling.seed + round_,
                 }
                 jobs.append(
                     Job(

@@ -92,6 +92,7 @@ class GeminiBackend(ApiBackend):
             temperature=settings["temperature"],
             top_p=settings.get("top_p"),
             max_output_tokens=settings["max_tokens"],
+            seed=settings.get("seed"),
             response_mime_type="application/json",
             response_json_schema=SCHEMAS[payload["schema"]],
             # No tools are declared; switching function calling off keeps the SDK from logging

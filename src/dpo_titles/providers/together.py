@@ -65,6 +65,8 @@ class TogetherBackend(ApiBackend):
         }
         if "top_p" in settings:
             kwargs["top_p"] = settings["top_p"]
+        if "seed" in settings:
+            kwargs["seed"] = settings["seed"]
         if payload["schema"] in ("verdict", "ranking"):
             kwargs["response_format"] = {"type": "json_object"}
         try:
