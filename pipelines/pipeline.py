@@ -15,6 +15,7 @@ from components.report import write_report
 from components.train import train_dpo
 
 PIPELINE_NAME = "dpo-titles"
+SHM_SIZE = "8Gi"
 
 
 @dsl.pipeline(
@@ -46,6 +47,12 @@ def dpo_titles_pipeline(
     eval_seed: int = 1234,
     accelerator_type: str = "nvidia.com/gpu",
     accelerator_count: int = 1,
+    gpu_node_selector: dict = {},
+    gpu_tolerations: list = [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ],
+    gpu_cpu_request: str = "4",
+    gpu_memory_request: str = "16G",
 ):
     """Args:
     ideas_uri: The ideas CSV (column `idea`), as the tasks see it.
@@ -73,6 +80,12 @@ def dpo_titles_pipeline(
     eval_seed: Sampling seed of the evaluation (same for both models).
     accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
     accelerator_count: GPUs per training and evaluation task.
+    gpu_node_selector: Node selector of the GPU tasks, e.g.
+        {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
+    gpu_tolerations: Tolerations of the GPU tasks (a list of Kubernetes toleration objects); the
+        default tolerates the usual `nvidia.com/gpu` taint of GPU node pools.
+    gpu_cpu_request: CPU request of the GPU tasks.
+    gpu_memory_request: Memory request of the GPU tasks.
     """
     checked = preflight(
         ideas_uri=ideas_uri, backends=f"{generator},{label_judge},{eval_judge}"
@@ -133,6 +146,24 @@ def dpo_titles_pipeline(
         )
     for gpu_task in (trained, evaluated):
         gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
+        gpu_task.set_cpu_request(gpu_cpu_request).set_memory_request(gpu_memory_request)
+        kubernetes.add_node_selector_json(gpu_task, gpu_node_selector)
+        kubernetes.add_toleration_json(gpu_task, gpu_tolerations)
+        # PyTorch data loaders and NCCL need more shared memory than a container's 64 MB;
+        # kfp.kubernetes takes the size as a constant, not a parameter.
+        kubernetes.empty_dir_mount(
+            gpu_task,
+            volume_name="dshm",
+            mount_path="/dev/shm",
+            medium="Memory",
+            size_limit=SHM_SIZE,
+        )
+    for cpu_task in (checked, gen, lab, prep):
+        cpu_task.set_cpu_request("1").set_memory_request("2G")
+    # A pod lost to a preempted node or a flaky API is retried; the response cache makes a
+    # retried API task cheap, and training is idempotent.
+    for retried in (gen, lab, trained, evaluated):
+        retried.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
     write_report(
         evaluation=evaluated.outputs["evaluation"],
         tuned_model=trained.outputs["model"],

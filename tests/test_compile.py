@@ -94,3 +94,46 @@ def test_committed_yaml_matches_a_fresh_compile(tmp_path, monkeypatch):
     fresh = (tmp_path / "pipeline.yaml").read_text()
     committed = (REPO / "pipelines" / "dpo_titles_pipeline.yaml").read_text()
     assert fresh == committed, "pipelines/dpo_titles_pipeline.yaml is stale: run `make compile`"
+
+
+def test_gpu_tasks_get_scheduling_shared_memory_and_retries(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["gpu_tolerations"]["defaultValue"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    executors = spec["deploymentSpec"]["executors"]
+    for name in ("exec-train-dpo", "exec-evaluate-models"):
+        cfg = k8s[name]
+        assert cfg["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"] == (
+            "gpu_node_selector"
+        )
+        assert cfg["tolerations"][0]["tolerationJson"]["componentInputParameter"] == (
+            "gpu_tolerations"
+        )
+        (shm,) = cfg["emptyDirMounts"]
+        assert shm["mountPath"] == "/dev/shm" and shm["medium"] == "Memory"
+        res = executors[name]["container"]["resources"]
+        assert "gpu_cpu_request" in res["resourceCpuRequest"]
+        assert "gpu_memory_request" in res["resourceMemoryRequest"]
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in ("generate-titles", "label-preferences", "train-dpo", "evaluate-models"):
+        assert tasks[name]["retryPolicy"]["maxRetryCount"] == 2
+    assert "retryPolicy" not in tasks["preflight"]
+
+
+def test_preflight_precedes_every_gpu_task(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    tasks = spec["root"]["dag"]["tasks"]
+
+    def upstream(name, seen=None):
+        seen = set() if seen is None else seen
+        for dep in tasks[name].get("dependentTasks", []):
+            if dep not in seen:
+                seen.add(dep)
+                upstream(dep, seen)
+        return seen
+
+    for gpu in ("train-dpo", "evaluate-models"):
+        assert "preflight" in upstream(gpu)
