@@ -20,6 +20,8 @@ def generate_titles(
     response_cache: str = "",
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
+    shard_index: int = 0,
+    shard_count: int = 1,
 ):
     """Write `n` candidate titles per idea.
 
@@ -40,6 +42,8 @@ def generate_titles(
             retried task does not pay twice; empty for none.
         max_in_flight: API back ends: most requests at once.
         requests_per_minute: API back ends: most requests started per minute (0: no limit).
+        shard_index: Which shard of the ideas this task writes titles for (0-based).
+        shard_count: How many shards the ideas are dealt into (round-robin).
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
@@ -59,5 +63,7 @@ def generate_titles(
             cache_dir=response_cache or None,
             max_in_flight=max_in_flight,
             requests_per_minute=requests_per_minute,
+            shard_index=shard_index,
+            shard_count=shard_count,
         )
         log_metrics(metrics, stats)

@@ -12,10 +12,26 @@ from components.label import label_preferences
 from components.preflight import preflight
 from components.prepare import prepare_dataset
 from components.report import write_report
+from components.shards import merge_candidates, merge_preferences, plan_shards
 from components.train import train_dpo
 
 PIPELINE_NAME = "dpo-titles"
+# Most shard pods at once; a constant because ParallelFor takes no parameter for it.
+max_parallel_shards = 8
 SHM_SIZE = "8Gi"
+
+
+def _use_api_keys(task, secret_name) -> None:
+    """Keys reach only the tasks that call the APIs; optional, so rubric/hf runs need none."""
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=secret_name,
+        secret_key_to_env={
+            "TOGETHER_API_KEY": "TOGETHER_API_KEY",
+            "GEMINI_API_KEY": "GEMINI_API_KEY",
+        },
+        optional=True,
+    )
 
 
 @dsl.pipeline(
@@ -39,6 +55,7 @@ def dpo_titles_pipeline(
     api_requests_per_minute: float = 0.0,
     response_cache: str = "",
     api_secret: str = "dpo-titles-api-keys",
+    shards: int = 1,
     val_fraction: float = 0.2,
     recipe: str = "seed",
     recipe_overrides: dict = {},
@@ -71,6 +88,7 @@ def dpo_titles_pipeline(
     api_max_in_flight: API back ends: most requests at once per task.
     api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
     response_cache: API back ends: response cache folder on a mounted volume; empty for none.
+    shards: Number of idea shards the generate and label stages fan out over (parallel pods).
     api_secret: Kubernetes Secret holding TOGETHER_API_KEY and GEMINI_API_KEY (optional keys).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
     recipe: Training recipe (seed, local).
@@ -90,31 +108,46 @@ def dpo_titles_pipeline(
     checked = preflight(
         ideas_uri=ideas_uri, backends=f"{generator},{label_judge},{eval_judge}"
     ).set_display_name("preflight")
-    gen = generate_titles(
-        ideas=checked.outputs["ideas"],
-        provider=generator,
-        model=generator_model,
-        default_model=base_model,
-        n=titles_per_idea,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        response_cache=response_cache,
-        max_in_flight=api_max_in_flight,
-        requests_per_minute=api_requests_per_minute,
-    ).set_display_name("generate titles")
-    lab = label_preferences(
-        candidates=gen.outputs["candidates"],
-        judge=label_judge,
-        mode=label_mode,
-        model=label_judge_model,
-        response_cache=response_cache,
-        max_in_flight=api_max_in_flight,
-        requests_per_minute=api_requests_per_minute,
-    ).set_display_name("label preferences")
+    # Fan-out: each shard of ideas gets its own generate and label pods; with shards=1 this is
+    # one pod of each, as before.
+    planned = plan_shards(shards=shards).set_display_name("plan shards")
+    planned.after(checked)
+    with dsl.ParallelFor(planned.output, parallelism=max_parallel_shards) as shard:
+        gen = generate_titles(
+            ideas=checked.outputs["ideas"],
+            provider=generator,
+            model=generator_model,
+            default_model=base_model,
+            n=titles_per_idea,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            response_cache=response_cache,
+            max_in_flight=api_max_in_flight,
+            requests_per_minute=api_requests_per_minute,
+            shard_index=shard,
+            shard_count=shards,
+        ).set_display_name("generate titles")
+        lab = label_preferences(
+            candidates=gen.outputs["candidates"],
+            judge=label_judge,
+            mode=label_mode,
+            model=label_judge_model,
+            response_cache=response_cache,
+            max_in_flight=api_max_in_flight,
+            requests_per_minute=api_requests_per_minute,
+        ).set_display_name("label preferences")
+        for api_task in (gen, lab):
+            _use_api_keys(api_task, api_secret)
+            api_task.set_cpu_request("1").set_memory_request("2G")
+            api_task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+    candidates = merge_candidates(parts=dsl.Collected(gen.outputs["candidates"]))
+    candidates.set_display_name("merge candidates")
+    preferences = merge_preferences(parts=dsl.Collected(lab.outputs["preferences"]))
+    preferences.set_display_name("merge preferences")
     prep = prepare_dataset(
-        preferences=lab.outputs["preferences"], val_fraction=val_fraction, seed=seed
+        preferences=preferences.outputs["merged"], val_fraction=val_fraction, seed=seed
     ).set_display_name("prepare dataset")
     trained = train_dpo(
         dataset=prep.outputs["dataset"],
@@ -133,17 +166,8 @@ def dpo_titles_pipeline(
         max_new_tokens=max_new_tokens,
         seed=eval_seed,
     ).set_display_name("evaluate")
-    # Keys reach only the tasks that call the APIs; optional, so rubric/hf runs need no Secret.
-    for api_task in (checked, gen, lab, evaluated):
-        kubernetes.use_secret_as_env(
-            api_task,
-            secret_name=api_secret,
-            secret_key_to_env={
-                "TOGETHER_API_KEY": "TOGETHER_API_KEY",
-                "GEMINI_API_KEY": "GEMINI_API_KEY",
-            },
-            optional=True,
-        )
+    for api_task in (checked, evaluated):
+        _use_api_keys(api_task, api_secret)
     for gpu_task in (trained, evaluated):
         gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
         gpu_task.set_cpu_request(gpu_cpu_request).set_memory_request(gpu_memory_request)
@@ -158,15 +182,15 @@ def dpo_titles_pipeline(
             medium="Memory",
             size_limit=SHM_SIZE,
         )
-    for cpu_task in (checked, gen, lab, prep):
+    for cpu_task in (checked, prep):
         cpu_task.set_cpu_request("1").set_memory_request("2G")
     # A pod lost to a preempted node or a flaky API is retried; the response cache makes a
     # retried API task cheap, and training is idempotent.
-    for retried in (gen, lab, trained, evaluated):
+    for retried in (trained, evaluated):
         retried.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
     write_report(
         evaluation=evaluated.outputs["evaluation"],
         tuned_model=trained.outputs["model"],
-        candidates=gen.outputs["candidates"],
+        candidates=candidates.outputs["merged"],
         dataset=prep.outputs["dataset"],
     ).set_display_name("report")

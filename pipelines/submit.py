@@ -19,6 +19,24 @@ import yaml
 from pipelines.compile import DEFAULT_OUT
 
 
+def unreachable(host: str) -> str | None:
+    """Why the endpoint cannot be reached, or None. kfp.Client would instead retry its health
+    check five times, five seconds apart, logging a traceback each time."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{host.rstrip('/')}/apis/v2beta1/healthz")
+    if os.environ.get("KFP_TOKEN"):
+        request.add_header("Authorization", f"Bearer {os.environ['KFP_TOKEN']}")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError:
+        return None  # it answered (perhaps 401/403); the client reports what follows
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
 def fail(message: str) -> int:
     print(f"submit: error: {message}", file=sys.stderr)
     return 2
@@ -63,9 +81,17 @@ def main(argv=None) -> int:
         params[key] = yaml.safe_load(value)
     run_name = args.run_name or f"dpo-titles-{_dt.datetime.now():%Y%m%d-%H%M%S}"
 
+    why = unreachable(args.host)
+    if why:
+        return fail(f"cannot reach {args.host} ({why}): check KFP_HOST and your connection")
+
+    import logging
+
     import kfp
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+    # kfp.Client logs failures with tracebacks on the root logger; this script reports one line.
+    logging.getLogger().setLevel(logging.CRITICAL)
     try:
         client = kfp.Client(
             host=args.host,

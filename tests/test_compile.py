@@ -57,12 +57,18 @@ def test_images_come_from_compile_time_settings(tmp_path, monkeypatch):
 def test_stages_run_in_order(tmp_path, monkeypatch):
     spec = compile_with(tmp_path, monkeypatch)
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["generate-titles"]["dependentTasks"] == ["preflight"]
+    assert set(tasks["plan-shards"]["dependentTasks"]) == {"preflight"}
+    loop = tasks["for-loop-1"]
+    assert loop["parameterIterator"]["items"]["inputParameter"].endswith("plan-shards-Output")
+    inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"generate-titles", "label-preferences"}
+    assert inner["label-preferences"]["dependentTasks"] == ["generate-titles"]
+    assert set(tasks["prepare-dataset"]["dependentTasks"]) == {"merge-preferences"}
     assert set(tasks["train-dpo"]["dependentTasks"]) == {"prepare-dataset"}
     assert set(tasks["write-report"]["dependentTasks"]) == {
         "evaluate-models",
         "train-dpo",
-        "generate-titles",
+        "merge-candidates",
         "prepare-dataset",
     }
 
@@ -118,8 +124,14 @@ def test_gpu_tasks_get_scheduling_shared_memory_and_retries(tmp_path, monkeypatc
         assert "gpu_cpu_request" in res["resourceCpuRequest"]
         assert "gpu_memory_request" in res["resourceMemoryRequest"]
     tasks = spec["root"]["dag"]["tasks"]
-    for name in ("generate-titles", "label-preferences", "train-dpo", "evaluate-models"):
-        assert tasks[name]["retryPolicy"]["maxRetryCount"] == 2
+    loop = spec["components"][tasks["for-loop-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    for task in (
+        loop["generate-titles"],
+        loop["label-preferences"],
+        tasks["train-dpo"],
+        tasks["evaluate-models"],
+    ):
+        assert task["retryPolicy"]["maxRetryCount"] == 2
     assert "retryPolicy" not in tasks["preflight"]
 
 

@@ -37,6 +37,8 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
             "eval_samples_per_idea=2",
             "--set",
             "temperature=1.2",
+            "--set",
+            "shards=4",
         ]
     )
     out = capsys.readouterr().out
@@ -67,6 +69,9 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
     html = (run / "report.html").read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert html.count('class="sample-row"') == metrics["n_comparisons"]
+    # Four shards fanned out and merged back: every idea has candidates.
+    cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
+    assert {c["idea"] for c in cands} == {r["idea"] for r in rows}
 
 
 def test_run_local_fails_cleanly_on_bad_ideas(tmp_path, capsys):

@@ -59,5 +59,5 @@ def test_submit_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert "run `make compile` first" in capsys.readouterr().err
     assert main(["--host", "http://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("submit: error: submitting to http://127.0.0.1:9 failed")
+    assert err.startswith("submit: error: cannot reach http://127.0.0.1:9")
     assert err.count("\n") == 1

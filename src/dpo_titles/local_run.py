@@ -17,8 +17,8 @@ from .files import read_json, write_json
 # (task name in kfp.local's layout, output name) -> name in the run folder
 OUTPUTS = {
     ("preflight", "ideas"): "ideas.csv",
-    ("generate-titles", "candidates"): "candidates.csv",
-    ("label-preferences", "preferences"): "preferences.csv",
+    ("merge-candidates", "merged"): "candidates.csv",
+    ("merge-preferences", "merged"): "preferences.csv",
     ("prepare-dataset", "dataset"): "dataset",
     ("train-dpo", "model"): "model",
     ("evaluate-models", "evaluation"): "evaluation",

@@ -62,6 +62,8 @@ def generate(
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
     timeout_s: float = 60.0,
+    shard_index: int = 0,
+    shard_count: int = 1,
 ) -> dict:
     from .generate import generate_candidates, write_candidates
     from .ideas import load_ideas
@@ -70,7 +72,11 @@ def generate(
 
     if n < 2:
         raise UserError(f"--n must be at least 2 to make pairs, got {n}")
-    ideas = [i.text for i in load_ideas(ideas_path)]
+    from .shards import select_shard
+
+    ideas = select_shard([i.text for i in load_ideas(ideas_path)], shard_index, shard_count)
+    if shard_count > 1:
+        log.info("shard %d of %d: %d ideas", shard_index + 1, shard_count, len(ideas))
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
     generator = make_generator(
         provider,

@@ -1,0 +1,43 @@
+"""Fan-out of the API stages over idea shards, and merging their outputs back.
+
+Ideas are dealt round-robin, so shards differ in size by at most one and every idea lands in
+exactly one shard.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .errors import UserError
+from .files import write_csv
+
+MAX_SHARDS = 256
+
+
+def shard_plan(count: int) -> list[int]:
+    if not 1 <= count <= MAX_SHARDS:
+        raise UserError(f"shards must be between 1 and {MAX_SHARDS}, got {count}")
+    return list(range(count))
+
+
+def select_shard(items: list, index: int, count: int) -> list:
+    if count < 1 or not 0 <= index < count:
+        raise UserError(f"shard {index} of {count} does not exist")
+    return items[index::count]
+
+
+def merge_csv(paths: list, out_path) -> int:
+    """Concatenate CSV files with the same columns (in the given order); returns the rows."""
+    rows: list[dict] = []
+    columns: list[str] | None = None
+    for path in paths:
+        with open(Path(path), newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if columns is None:
+                columns = list(reader.fieldnames or [])
+            elif reader.fieldnames and list(reader.fieldnames) != columns:
+                raise UserError(f"{path} has columns {reader.fieldnames}, expected {columns}")
+            rows.extend(reader)
+    write_csv(out_path, rows, columns or [])
+    return len(rows)
