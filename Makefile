@@ -31,7 +31,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-$(TINY_MODEL)/config.json: $(STAMP) data/title_corpus.csv src/dpo_titles/tiny_model.py
+# Order-only on the venv: reinstalling packages does not rebuild the model; the corpus and the
+# builder do.
+$(TINY_MODEL)/config.json: data/title_corpus.csv src/dpo_titles/tiny_model.py | $(STAMP)
 	$(BIN)/dpo-titles tiny-model --corpus data/title_corpus.csv --out $(TINY_MODEL)
 
 tiny-model: $(TINY_MODEL)/config.json

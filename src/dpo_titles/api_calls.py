@@ -192,14 +192,17 @@ def run_jobs(
         tasks = [asyncio.ensure_future(guarded(j)) for j in jobs]
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            failed = next((t for t in tasks if t.done() and t.exception()), None)
+            # Read every finished task's exception, so asyncio does not log the others as
+            # "never retrieved" when several calls fail on the same bad key at once.
+            errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+            failed = next((e for e in errors if e is not None), None)
             if failed is not None:
                 # A fatal error (a rejected key, an unknown model) ends the batch at once
                 # instead of repeating it for every remaining call.
                 for t in pending:
                     t.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-                raise failed.exception()
+                raise failed
             return [t.result() for t in tasks]
         finally:
             bar.close()
