@@ -87,8 +87,27 @@ class ApiBackend:
     def name(self) -> str:
         return self.provider
 
+    _client = None
+    _loop = None
+
+    def new_client(self):
+        """A fresh async SDK client."""
+        raise NotImplementedError
+
+    async def close_client(self, client) -> None:
+        """Close what `new_client` made."""
+
+    def client(self):
+        # An async client belongs to one event loop; each batch of calls runs in a new one.
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._client, self._loop = self.new_client(), loop
+        return self._client
+
     async def aclose(self) -> None:
-        """Close the SDK client of the current event loop."""
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            await self.close_client(client)
 
     async def _send(self, payload: dict) -> dict:
         try:

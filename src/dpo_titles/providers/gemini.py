@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
@@ -58,26 +57,17 @@ class GeminiBackend(ApiBackend):
     key_env = "GEMINI_API_KEY"
     default_model = "gemini-2.5-flash"
 
-    _client = None
-    _loop = None
+    def new_client(self):
+        from google import genai
+        from google.genai import types
 
-    def client(self):
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            from google import genai
-            from google.genai import types
+        return genai.Client(
+            api_key=self.api_key,
+            http_options=types.HttpOptions(timeout=int(self.policy.timeout_s * 1000)),
+        )
 
-            self._client = genai.Client(
-                api_key=self.api_key,
-                http_options=types.HttpOptions(timeout=int(self.policy.timeout_s * 1000)),
-            )
-            self._loop = loop
-        return self._client
-
-    async def aclose(self) -> None:
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
-            await client.aio.aclose()
+    async def close_client(self, client) -> None:
+        await client.aio.aclose()
 
     async def complete(self, payload: dict) -> dict:
         from google.genai import errors, types

@@ -7,7 +7,6 @@ reads itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from ..api_calls import TransientError
@@ -33,25 +32,13 @@ class TogetherBackend(ApiBackend):
     key_env = "TOGETHER_API_KEY"
     default_model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
-    _client = None
-    _loop = None
+    def new_client(self):
+        from together import AsyncTogether
 
-    def client(self):
-        # An async client belongs to one event loop; each batch of calls runs in a new one.
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            from together import AsyncTogether
+        return AsyncTogether(api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s)
 
-            self._client = AsyncTogether(
-                api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s
-            )
-            self._loop = loop
-        return self._client
-
-    async def aclose(self) -> None:
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
-            await client.close()
+    async def close_client(self, client) -> None:
+        await client.close()
 
     async def complete(self, payload: dict) -> dict:
         import together
