@@ -46,6 +46,13 @@ def redact(text: str) -> str:
     return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1[redacted]", text)
 
 
+def answer_text(raw: dict) -> str | None:
+    """The text of a cached answer; a safety block is an unusable answer, to be asked again."""
+    if raw.get("blocked"):
+        raise ParseError(f"blocked ({raw['blocked']})")
+    return raw.get("text")
+
+
 @dataclass(frozen=True)
 class Ranking:
     order: list[int]  # indices into the titles as given, best first
@@ -193,9 +200,8 @@ class ApiBackend:
 
     @staticmethod
     def _parse_titles(raw: dict, job: Job) -> list[str]:
-        if raw.get("blocked"):
-            raise ParseError(f"blocked ({raw['blocked']})")
-        usable = [t for t in parse_titles(raw.get("text")) if is_compliant(t)]
+        text = answer_text(raw)
+        usable = [t for t in parse_titles(text) if is_compliant(t)]
         if not usable:
             raise ParseError("no title within 30-75 characters")
         return usable
@@ -218,9 +224,7 @@ class ApiBackend:
         jobs = [self._judge_job(pairwise_prompt(i, a, b), "verdict") for i, a, b in requests]
 
         def parse(raw: dict, job: Job):
-            if raw.get("blocked"):
-                raise ParseError(f"blocked ({raw['blocked']})")
-            return parse_verdict(raw.get("text"))
+            return parse_verdict(answer_text(raw))
 
         outcomes = self._run(jobs, parse, f"{self.provider} judge")
         verdicts = []
@@ -243,9 +247,7 @@ class ApiBackend:
             jobs.append(job)
 
         def parse(raw: dict, job: Job) -> tuple[list[int], str]:
-            if raw.get("blocked"):
-                raise ParseError(f"blocked ({raw['blocked']})")
-            return parse_ranking(raw.get("text"), job.payload["n_titles"])
+            return parse_ranking(answer_text(raw), job.payload["n_titles"])
 
         outcomes = self._run(jobs, parse, f"{self.provider} rank")
         out: list[Ranking | None] = []
