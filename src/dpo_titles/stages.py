@@ -188,7 +188,7 @@ def evaluate(
 
 
 def run_config(
-    eval_dir: str, model_dir: str, candidates_path: str | None, dataset_dir: str | None
+    metrics: dict, model_dir: str, candidates_path: str | None, dataset_dir: str | None
 ) -> dict:
     """What the run actually used, read back from its artifacts rather than echoed from
     parameters: generator settings, split, recipe, evaluation settings."""
@@ -214,7 +214,6 @@ def run_config(
         recipe = read_json(recipe_path, "recipe")
         config["base_model"] = recipe.pop("base_model", None)
         config["recipe"] = recipe
-    metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics")
     for key in ("eval_judge", "samples_per_idea", "eval_temperature", "eval_top_p", "eval_seed"):
         if key in metrics:
             config[key] = metrics[key]
@@ -241,7 +240,7 @@ def report(
         row["sample"] = int(row.get("sample") or 0)
     history_path = Path(model_dir) / HISTORY_FILE
     history = read_json(history_path, "training history") if history_path.is_file() else []
-    full_config = run_config(eval_dir, model_dir, candidates_path, dataset_dir)
+    full_config = run_config(metrics, model_dir, candidates_path, dataset_dir)
     full_config.update(config or {})
     write_report(
         out_path, metrics=metrics, log_history=history, comparisons=comparisons, config=full_config
