@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.params import parse_sets
+
 PRESETS = Path(__file__).parent / "presets"
 
 
@@ -25,11 +27,6 @@ def load_preset(name: str) -> dict:
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
         raise SystemExit(f"run-local: error: unknown preset {name!r}: choose one of {known}")
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def parse_value(text: str):
-    """`--set key=value` values: YAML scalars, so numbers and booleans keep their type."""
-    return yaml.safe_load(text)
 
 
 def main(argv=None) -> int:
@@ -50,11 +47,10 @@ def main(argv=None) -> int:
     params = load_preset(args.preset)
     if args.ideas:
         params["ideas_uri"] = args.ideas
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"run-local: error: --set takes NAME=VALUE, got {item!r}")
-        params[key] = parse_value(value)
+    try:
+        params.update(parse_sets(args.set))
+    except ValueError as exc:
+        raise SystemExit(f"run-local: error: {exc}") from None
 
     from dpo_titles.errors import UserError
     from dpo_titles.local_run import gather_outputs, resolve_local_paths, start_run_dir

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.compile import DEFAULT_OUT
+from pipelines.params import parse_sets
 
 
 def unreachable(host: str) -> str | None:
@@ -74,11 +75,10 @@ def main(argv=None) -> int:
         params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(params, dict):
             return fail(f"parameter file {path} must hold a mapping of NAME: VALUE")
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            return fail(f"--set takes NAME=VALUE, got {item!r}")
-        params[key] = yaml.safe_load(value)
+    try:
+        params.update(parse_sets(args.set))
+    except ValueError as exc:
+        return fail(str(exc))
     run_name = args.run_name or f"dpo-titles-{_dt.datetime.now():%Y%m%d-%H%M%S}"
 
     why = unreachable(args.host)
