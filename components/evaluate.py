@@ -17,6 +17,7 @@ def evaluate_models(
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 1234,
+    cache_root: str = "",
 ):
     """Base against tuned on the held-out ideas, judged blind in both orders.
 
@@ -32,11 +33,15 @@ def evaluate_models(
         top_p: Nucleus sampling probability mass.
         max_new_tokens: Longest answer, in tokens.
         seed: Sampling seed (same for both models).
+        cache_root: Mount path of the cache volume (Hugging Face cache); empty or not mounted
+            for none.
     """
+    from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import evaluate
 
+    use_cache_volume(cache_root)
     with exit_on_user_error("evaluate"):
         result = evaluate(
             base_model,

@@ -18,6 +18,7 @@ def generate_titles(
     max_new_tokens: int = 40,
     seed: int = 42,
     response_cache: str = "",
+    cache_root: str = "",
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
     shard_index: int = 0,
@@ -40,15 +41,19 @@ def generate_titles(
         seed: Sampling seed.
         response_cache: API back ends: folder of the response cache (a mounted volume), so a
             retried task does not pay twice; empty for none.
+        cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
+            or not mounted for none.
         max_in_flight: API back ends: most requests at once.
         requests_per_minute: API back ends: most requests started per minute (0: no limit).
         shard_index: Which shard of the ideas this task writes titles for (0-based).
         shard_count: How many shards the ideas are dealt into (round-robin).
     """
+    from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import generate
 
+    volume_cache = use_cache_volume(cache_root)
     with exit_on_user_error("generate"):
         stats = generate(
             ideas.path,
@@ -60,7 +65,7 @@ def generate_titles(
             top_p=top_p,
             max_new_tokens=max_new_tokens,
             seed=seed,
-            cache_dir=response_cache or None,
+            cache_dir=response_cache or volume_cache,
             max_in_flight=max_in_flight,
             requests_per_minute=requests_per_minute,
             shard_index=shard_index,

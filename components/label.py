@@ -13,6 +13,7 @@ def label_preferences(
     mode: str = "listwise",
     model: str = "",
     response_cache: str = "",
+    cache_root: str = "",
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
 ):
@@ -27,13 +28,17 @@ def label_preferences(
             in both orders); either way only verdicts that survive the swap are kept.
         model: API judges: model name; empty for the back end's default.
         response_cache: API judges: folder of the response cache; empty for none.
+        cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
+            or not mounted for none.
         max_in_flight: API judges: most requests at once.
         requests_per_minute: API judges: most requests started per minute (0: no limit).
     """
+    from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import label
 
+    volume_cache = use_cache_volume(cache_root)
     with exit_on_user_error("label"):
         stats = label(
             candidates.path,
@@ -41,7 +46,7 @@ def label_preferences(
             judge,
             mode,
             model or None,
-            cache_dir=response_cache or None,
+            cache_dir=response_cache or volume_cache,
             max_in_flight=max_in_flight,
             requests_per_minute=requests_per_minute,
         )

@@ -4,6 +4,8 @@ The one definition that `make compile` compiles for a cluster and `make run-loca
 `kfp.local`.
 """
 
+import os
+
 from kfp import dsl, kubernetes
 
 from components.evaluate import evaluate_models
@@ -19,6 +21,17 @@ PIPELINE_NAME = "dpo-titles"
 # Most shard pods at once; a constant because ParallelFor takes no parameter for it.
 max_parallel_shards = 8
 SHM_SIZE = "8Gi"
+# The cache volume (Hugging Face cache, API responses, training checkpoints) is compiled in unless
+# `CACHE_PVC=` is set empty at compile time: a pod cannot start while its claim is missing, so a
+# cluster without the claim from manifests/ compiles without it. Its name is still a run-time
+# parameter (`cache_pvc`), defaulting to this.
+CACHE_PVC = os.environ.get("CACHE_PVC", "dpo-titles-cache")
+CACHE_MOUNT = "/cache" if CACHE_PVC else ""
+
+
+def _mount_cache(task, pvc_name) -> None:
+    if CACHE_PVC:
+        kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
 
 
 def _use_api_keys(task, secret_name) -> None:
@@ -54,6 +67,7 @@ def dpo_titles_pipeline(
     api_max_in_flight: int = 16,
     api_requests_per_minute: float = 0.0,
     response_cache: str = "",
+    cache_pvc: str = CACHE_PVC,
     api_secret: str = "dpo-titles-api-keys",
     shards: int = 1,
     val_fraction: float = 0.2,
@@ -87,7 +101,10 @@ def dpo_titles_pipeline(
     label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
     api_max_in_flight: API back ends: most requests at once per task.
     api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
-    response_cache: API back ends: response cache folder on a mounted volume; empty for none.
+    response_cache: API back ends: response cache folder; empty for the cache volume's (or none).
+    cache_pvc: PersistentVolumeClaim mounted at /cache on the generate, label, train and evaluate
+        tasks for the Hugging Face and API response caches (see manifests/); unused when the
+        pipeline was compiled with CACHE_PVC empty.
     shards: Number of idea shards the generate and label stages fan out over (parallel pods).
     api_secret: Kubernetes Secret holding TOGETHER_API_KEY and GEMINI_API_KEY (optional keys).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
@@ -124,6 +141,7 @@ def dpo_titles_pipeline(
             max_new_tokens=max_new_tokens,
             seed=seed,
             response_cache=response_cache,
+            cache_root=CACHE_MOUNT,
             max_in_flight=api_max_in_flight,
             requests_per_minute=api_requests_per_minute,
             shard_index=shard,
@@ -135,6 +153,7 @@ def dpo_titles_pipeline(
             mode=label_mode,
             model=label_judge_model,
             response_cache=response_cache,
+            cache_root=CACHE_MOUNT,
             max_in_flight=api_max_in_flight,
             requests_per_minute=api_requests_per_minute,
         ).set_display_name("label preferences")
@@ -154,6 +173,7 @@ def dpo_titles_pipeline(
         base_model=base_model,
         recipe=recipe,
         recipe_overrides=recipe_overrides,
+        cache_root=CACHE_MOUNT,
     ).set_display_name("train DPO")
     evaluated = evaluate_models(
         dataset=prep.outputs["dataset"],
@@ -165,6 +185,7 @@ def dpo_titles_pipeline(
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         seed=eval_seed,
+        cache_root=CACHE_MOUNT,
     ).set_display_name("evaluate")
     for api_task in (checked, evaluated):
         _use_api_keys(api_task, api_secret)
@@ -182,6 +203,8 @@ def dpo_titles_pipeline(
             medium="Memory",
             size_limit=SHM_SIZE,
         )
+    for cached in (gen, lab, trained, evaluated):
+        _mount_cache(cached, cache_pvc)
     for cpu_task in (checked, prep):
         cpu_task.set_cpu_request("1").set_memory_request("2G")
     # A pod lost to a preempted node or a flaky API is retried; the response cache makes a

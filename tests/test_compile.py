@@ -1,13 +1,14 @@
 """The compiled pipeline, as a cluster would receive it."""
 
 import importlib
+import json
 import sys
 
 import yaml
 
 
-def compile_with(tmp_path, monkeypatch, registry=None, tag=None):
-    for key, value in (("IMAGE_REGISTRY", registry), ("IMAGE_TAG", tag)):
+def compile_with(tmp_path, monkeypatch, registry=None, tag=None, cache_pvc=None):
+    for key, value in (("IMAGE_REGISTRY", registry), ("IMAGE_TAG", tag), ("CACHE_PVC", cache_pvc)):
         if value is None:
             monkeypatch.delenv(key, raising=False)
         else:
@@ -149,3 +150,29 @@ def test_preflight_precedes_every_gpu_task(tmp_path, monkeypatch):
 
     for gpu in ("train-dpo", "evaluate-models"):
         assert "preflight" in upstream(gpu)
+
+
+CACHED_TASKS = ("exec-generate-titles", "exec-label-preferences", "exec-train-dpo")
+
+
+def test_cache_volume_is_mounted_by_name_parameter_on_caching_tasks(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["cache_pvc"]["defaultValue"] == "dpo-titles-cache"
+    k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in (*CACHED_TASKS, "exec-evaluate-models"):
+        (mount,) = k8s[name]["pvcMount"]
+        assert mount["mountPath"] == "/cache"
+        assert "cache_pvc" in json.dumps(mount["pvcNameParameter"])
+    for name in ("exec-preflight", "exec-prepare-dataset", "exec-write-report"):
+        assert "pvcMount" not in k8s.get(name, {})
+    # The tasks are told where the volume is, so they point HF_HOME and the response cache at it.
+    text = (tmp_path / "pipeline.yaml").read_text()
+    assert text.count("constant: /cache") >= 4
+
+
+def test_cache_volume_can_be_compiled_out(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch, cache_pvc="")
+    k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert not any("pvcMount" in cfg for cfg in k8s.values())
+    assert "constant: /cache" not in (tmp_path / "pipeline.yaml").read_text()

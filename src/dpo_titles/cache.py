@@ -55,3 +55,24 @@ class ResponseCache:
         tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
         self.writes += 1
+
+
+def use_cache_volume(root: str) -> str | None:
+    """Point the Hugging Face cache at a mounted cache volume and return its response-cache
+    folder, or None when `root` is empty or not mounted (kfp.local ignores volume mounts, so a
+    local run goes on without one).
+
+    Call it before transformers or huggingface_hub is imported: they read HF_HOME at import.
+    """
+    import logging
+
+    log = logging.getLogger(__name__)
+    if not root:
+        return None
+    volume = Path(root)
+    if not volume.is_dir() or not os.access(volume, os.W_OK):
+        log.info("no writable cache volume at %s: running without the shared cache", root)
+        return None
+    os.environ["HF_HOME"] = str(volume / "huggingface")
+    log.info("cache volume at %s: Hugging Face cache and API responses kept there", root)
+    return str(volume / "responses")
