@@ -73,6 +73,20 @@ def dpo_titles_pipeline(
     val_fraction: float = 0.2,
     recipe: str = "seed",
     recipe_overrides: dict = {},
+    loss_type: str = "",
+    beta: str = "",
+    learning_rate: str = "",
+    lr_scheduler_type: str = "",
+    warmup_steps: str = "",
+    epochs: str = "",
+    batch_size: str = "",
+    gradient_accumulation_steps: str = "",
+    max_length: str = "",
+    train_seed: str = "",
+    gradient_checkpointing: str = "",
+    precompute_ref_log_probs: str = "",
+    lora_merge: str = "",
+    checkpoint_dir: str = "",
     eval_judge: str = "rubric",
     eval_samples_per_idea: int = 4,
     eval_seed: int = 1234,
@@ -108,8 +122,24 @@ def dpo_titles_pipeline(
     shards: Number of idea shards the generate and label stages fan out over (parallel pods).
     api_secret: Kubernetes Secret holding TOGETHER_API_KEY and GEMINI_API_KEY (optional keys).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
-    recipe: Training recipe (seed, local).
-    recipe_overrides: Recipe fields to override.
+    recipe: Training recipe (seed, lora, local) or a recipe YAML path the task can read.
+    recipe_overrides: Any recipe fields to override, as a JSON object.
+    loss_type: Recipe override; empty keeps the recipe's value (so do the next twelve). E.g.
+        `sigmoid`, or `sigmoid,sft` to mix in an SFT loss on the chosen titles.
+    beta: Recipe override: DPO beta.
+    learning_rate: Recipe override: peak learning rate.
+    lr_scheduler_type: Recipe override: learning-rate schedule (linear, cosine, ...).
+    warmup_steps: Recipe override: warm-up steps.
+    epochs: Recipe override: training epochs.
+    batch_size: Recipe override: pairs per GPU per step.
+    gradient_accumulation_steps: Recipe override: steps accumulated per optimizer update.
+    max_length: Recipe override: longest prompt plus title, in tokens.
+    train_seed: Recipe override: training seed.
+    gradient_checkpointing: Recipe override: true or false.
+    precompute_ref_log_probs: Recipe override: true computes reference log-probs once up front.
+    lora_merge: Recipe override (lora): false writes the adapter alone instead of a merged model.
+    checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on the cache
+        volume. Each run writes under its job id; a retried training pod resumes there.
     eval_judge: Back end that judges base against tuned.
     eval_samples_per_idea: Titles per held-out idea from each model.
     eval_seed: Sampling seed of the evaluation (same for both models).
@@ -173,6 +203,22 @@ def dpo_titles_pipeline(
         base_model=base_model,
         recipe=recipe,
         recipe_overrides=recipe_overrides,
+        loss_type=loss_type,
+        beta=beta,
+        learning_rate=learning_rate,
+        lr_scheduler_type=lr_scheduler_type,
+        warmup_steps=warmup_steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        max_length=max_length,
+        train_seed=train_seed,
+        gradient_checkpointing=gradient_checkpointing,
+        precompute_ref_log_probs=precompute_ref_log_probs,
+        lora_merge=lora_merge,
+        checkpoint_dir=checkpoint_dir,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        num_gpus=accelerator_count,
         cache_root=CACHE_MOUNT,
     ).set_display_name("train DPO")
     evaluated = evaluate_models(

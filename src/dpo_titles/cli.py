@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one recipe field, e.g. --set learning_rate=5e-6 (repeatable)",
     )
+    p.add_argument(
+        "--checkpoint-dir",
+        help="save checkpoints here and resume from the last one when run again (default: none)",
+    )
+    p.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="GPUs on this node to train on, one process each via accelerate (default: 1)",
+    )
 
     p = sub.add_parser("evaluate", help="compare base and tuned models on held-out ideas")
     p.add_argument("--base-model", required=True, help="the model before tuning")
@@ -178,7 +188,13 @@ def run(args: argparse.Namespace) -> dict:
             return stages.prepare(args.preferences, args.out, args.val_fraction, args.seed)
         case "train":
             return stages.train(
-                args.model, args.dataset, args.out, args.recipe, _overrides(args.set)
+                args.model,
+                args.dataset,
+                args.out,
+                args.recipe,
+                _overrides(args.set),
+                checkpoint_dir=args.checkpoint_dir,
+                num_processes=args.num_processes,
             )
         case "evaluate":
             return stages.evaluate(

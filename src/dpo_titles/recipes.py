@@ -25,12 +25,20 @@ class Recipe:
     loss_type: str = "sigmoid"
     max_length: int = 256
     seed: int = 42
+    # TRL 1.16 turns gradient checkpointing on by default; the tiny CPU recipe turns it off.
+    gradient_checkpointing: bool = True
+    precompute_ref_log_probs: bool = False
     use_lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    # LoRA only: merge the adapter into the base on save (a plain model folder) or keep the
+    # adapter folder alone (small; loading it needs the base model and peft).
+    lora_merge: bool = True
     logging_steps: int = 5
     eval_steps: int = 50
+    # Checkpoint interval, used only when a checkpoint folder is given.
+    save_steps: int = 50
 
     def as_dict(self) -> dict:
         return asdict(self)

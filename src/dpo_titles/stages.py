@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -140,14 +141,31 @@ def prepare(preferences_path: str, out_dir: str, val_fraction: float = 0.2, seed
 
 
 def train(
-    model: str, dataset_dir: str, out_dir: str, recipe: str, overrides: dict | None = None
+    model: str,
+    dataset_dir: str,
+    out_dir: str,
+    recipe: str,
+    overrides: dict | None = None,
+    checkpoint_dir: str | None = None,
+    num_processes: int = 1,
 ) -> dict:
+    """Tune `model` with DPO. With `num_processes` > 1 (GPUs on one node), the same command runs
+    under `accelerate launch`, one process per GPU, and this returns the figures it wrote."""
     from .recipes import load_recipe
-    from .train import train_dpo
+    from .train import TRAIN_METRICS_FILE, train_dpo
 
     chosen = load_recipe(recipe, overrides)
+    if num_processes < 1:
+        raise UserError(f"number of training processes must be at least 1, got {num_processes}")
+    if num_processes > 1 and "LOCAL_RANK" not in os.environ:
+        from .launch import run_distributed
+
+        run_distributed(
+            num_processes, model, dataset_dir, out_dir, recipe, overrides or {}, checkpoint_dir
+        )
+        return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures")
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
-    return train_dpo(model, dataset_dir, out_dir, chosen)
+    return train_dpo(model, dataset_dir, out_dir, chosen, checkpoint_dir=checkpoint_dir)
 
 
 def evaluate(

@@ -69,9 +69,107 @@ class _StopOnNonFinite:
         return Callback()
 
 
-def train_dpo(model_path: str, dataset_dir, out_dir, recipe: Recipe) -> dict:
-    """Train with `recipe`; write the tuned model folder (merged, `from_pretrained`-loadable),
-    its tokenizer, `log_history.json`, `train_metrics.json` and a model card. Returns metrics."""
+END_OF_TURN_CHECK_ROWS = 32
+RUN_FILE = "run.json"
+
+
+def check_end_of_turn(dataset, tokenizer, rows: int = END_OF_TURN_CHECK_ROWS) -> None:
+    """Each tokenized completion must close its turn exactly once (huggingface/trl#4481): a
+    template or a title that already carries the end-of-turn token makes it appear twice, and the
+    model then learns to emit it twice; a template that never closes the turn teaches it never to
+    stop."""
+    eot = tokenizer.eos_token_id
+    if eot is None:
+        return
+    name = tokenizer.convert_ids_to_tokens(eot)
+    for i in range(min(rows, len(dataset))):
+        row = dataset[i]
+        for side in ("chosen_ids", "rejected_ids"):
+            count = list(row[side]).count(eot)
+            if count > 1:
+                raise UserError(
+                    f"the end-of-turn token {name} appears {count} times in a tokenized "
+                    f"{side[:-4]} completion (row {i}): the titles or the chat template already "
+                    "add it (huggingface/trl#4481); strip it from the data or fix the template"
+                )
+            if count == 0:
+                log.warning(
+                    "the chat template does not close the assistant turn with %s: the tuned "
+                    "model may not learn to stop",
+                    name,
+                )
+                return
+
+
+def checkpoint_folder(explicit: str, volume: str, run_id: str) -> str | None:
+    """Where a run keeps its checkpoints: `<explicit or volume/checkpoints>/<run_id>`, or None
+    when neither a folder nor a cache volume is given."""
+    root = explicit or (f"{volume.rstrip('/')}/checkpoints" if volume else "")
+    if not root:
+        return None
+    return f"{root.rstrip('/')}/{run_id}" if run_id else root
+
+
+def _last_good_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint whose trainer state was written: a pod killed while saving leaves a
+    checkpoint folder without it, and the one before is used instead."""
+    found = []
+    for child in folder.glob("checkpoint-*"):
+        suffix = child.name.rsplit("-", 1)[-1]
+        state = child / "trainer_state.json"
+        if suffix.isdigit() and state.is_file():
+            try:
+                json.loads(state.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            found.append((int(suffix), child))
+    return max(found)[1] if found else None
+
+
+def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
+    """Make `folder` this run's checkpoint folder; return the checkpoint to resume from. A
+    folder left by a run with other settings is refused rather than silently resumed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file = folder / RUN_FILE
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        if previous != signature:
+            changed = sorted(
+                k for k in set(previous) | set(signature) if previous.get(k) != signature.get(k)
+            )
+            raise UserError(
+                f"checkpoint folder {folder} belongs to a run with other settings "
+                f"({', '.join(changed)}): give this run its own checkpoint folder"
+            )
+    else:
+        write_json(run_file, signature)
+    return _last_good_checkpoint(folder)
+
+
+def _dataset_fingerprint(train) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for row in train:
+        digest.update(json.dumps(row, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def train_dpo(
+    model_path: str,
+    dataset_dir,
+    out_dir,
+    recipe: Recipe,
+    checkpoint_dir: str | None = None,
+    callbacks=(),
+) -> dict:
+    """Train with `recipe`; write the tuned model folder (`from_pretrained`-loadable: merged, or
+    the LoRA adapter alone when the recipe says so), its tokenizer, `log_history.json`,
+    `train_metrics.json`, `recipe.json` and a model card. Returns the final figures.
+
+    With `checkpoint_dir`, checkpoints are saved there every `recipe.save_steps` steps and a
+    rerun (a retried pod) resumes from the last complete one.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
@@ -110,19 +208,32 @@ def train_dpo(model_path: str, dataset_dir, out_dir, recipe: Recipe) -> dict:
         )
 
     out_dir = Path(out_dir)
-    work = out_dir.parent / f".{out_dir.name}.work"
+    resume_from = None
+    if checkpoint_dir:
+        work = Path(checkpoint_dir)
+        signature = {
+            "base_model": model_path,
+            "recipe": recipe.as_dict(),
+            "train_pairs": len(train),
+            "train_data": _dataset_fingerprint(train),
+        }
+        resume_from = _claim_checkpoint_dir(work, signature)
+    else:
+        work = out_dir.parent / f".{out_dir.name}.work"
     args = DPOConfig(
         output_dir=str(work),
         num_train_epochs=recipe.epochs,
         per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=max(recipe.batch_size, 8),
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        gradient_checkpointing=recipe.gradient_checkpointing,
         learning_rate=recipe.learning_rate,
         lr_scheduler_type=recipe.lr_scheduler_type,
         warmup_steps=recipe.warmup_steps,
         beta=recipe.beta,
         loss_type=[t.strip() for t in recipe.loss_type.split(",")],
         max_length=recipe.max_length,
+        precompute_ref_log_probs=recipe.precompute_ref_log_probs,
         seed=recipe.seed,
         bf16=bf16,
         fp16=False,
@@ -130,7 +241,10 @@ def train_dpo(model_path: str, dataset_dir, out_dir, recipe: Recipe) -> dict:
         logging_steps=recipe.logging_steps,
         eval_strategy="steps" if len(val) else "no",
         eval_steps=recipe.eval_steps,
-        save_strategy="no",
+        save_strategy="steps" if checkpoint_dir else "no",
+        save_steps=recipe.save_steps,
+        # Two, so that a pod killed while writing one still leaves a complete one behind.
+        save_total_limit=2,
         report_to="none",
         dataloader_num_workers=0,
         disable_tqdm=False,
@@ -142,45 +256,72 @@ def train_dpo(model_path: str, dataset_dir, out_dir, recipe: Recipe) -> dict:
         eval_dataset=val if len(val) else None,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[_StopOnNonFinite()],
+        callbacks=[_StopOnNonFinite(), *callbacks],
     )
+    check_end_of_turn(trainer.train_dataset, tokenizer)
     log.info(
-        "training: %d pairs, %d validation pairs, recipe %s, device %s",
+        "training: %d pairs, %d validation pairs, recipe %s, device %s, %s",
         len(train),
         len(val),
         recipe.name,
         "cuda" if cuda else "cpu",
+        f"resuming from {resume_from}" if resume_from else "from step 0",
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if len(val):
         trainer.evaluate()
     history = trainer.state.log_history
     metrics = final_metrics(history)
     metrics["train_pairs"] = len(train)
     metrics["validation_pairs"] = len(val)
+    metrics["global_step"] = trainer.state.global_step
+    metrics["resumed_from_step"] = _step_of(resume_from)
     metrics["train_seconds"] = round(time.perf_counter() - began, 1)
+    if not trainer.accelerator.is_main_process:
+        return metrics  # under accelerate, one process writes the model
 
     model = trainer.model
-    if recipe.use_lora:
+    adapter_only = recipe.use_lora and not recipe.lora_merge
+    if recipe.use_lora and recipe.lora_merge:
         model = model.merge_and_unload()
     with atomic_path(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / HISTORY_FILE, history)
         write_json(tmp / TRAIN_METRICS_FILE, metrics)
-        write_json(tmp / RECIPE_FILE, {"base_model": model_path, **recipe.as_dict()})
-        (tmp / "README.md").write_text(
-            model_card(model_path, dataset_dir, recipe, metrics), encoding="utf-8"
+        write_json(
+            tmp / RECIPE_FILE,
+            {"base_model": model_path, "adapter_only": adapter_only, **recipe.as_dict()},
         )
-    import shutil
+        (tmp / "README.md").write_text(
+            model_card(model_path, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
+        )
+    if not checkpoint_dir:
+        import shutil
 
-    shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     log.info("tuned model written to %s in %.0fs", out_dir, metrics["train_seconds"])
     return metrics
 
 
-def model_card(base: str, dataset_dir, recipe: Recipe, metrics: dict) -> str:
+def _step_of(checkpoint: Path | None) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
+def model_card(
+    base: str, dataset_dir, recipe: Recipe, metrics: dict, adapter_only: bool = False
+) -> str:
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    form = (
+        "This folder holds the LoRA adapter only; `from_pretrained` loads it on top of the base "
+        "model (peft installed).\n\n"
+        if adapter_only
+        else ""
+    )
+    data = (
+        f"{metrics.get('train_pairs', '?')} training and "
+        f"{metrics.get('validation_pairs', '?')} validation preference pairs"
+    )
     return (
         "---\n"
         f"base_model: {base}\n"
@@ -189,7 +330,11 @@ def model_card(base: str, dataset_dir, recipe: Recipe, metrics: dict) -> str:
         "---\n"
         "# YouTube title writer, tuned with DPO\n\n"
         f"Base model `{base}`, tuned with TRL's `DPOTrainer` by dpo-titles on preference pairs "
-        f"from `{dataset_dir}`.\n\n"
+        f"from `{dataset_dir}` ({data}), split by idea so no validation idea was trained on.\n\n"
+        + form
+        + "## Use\n\n```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "model = AutoModelForCausalLM.from_pretrained(PATH)\n"
+        "tokenizer = AutoTokenizer.from_pretrained(PATH)\n```\n\n"
         "## Recipe\n\n```json\n" + json.dumps(recipe.as_dict(), indent=2) + "\n```\n\n"
         "## Final training figures\n\n```json\n" + json.dumps(shown, indent=2) + "\n```\n"
     )
