@@ -11,7 +11,7 @@ def test_seed_recipe_reproduces_the_seed():
 
 
 def test_every_recipe_loads():
-    assert {"seed", "local"} <= set(available())
+    assert {"seed", "lora", "local"} <= set(available())
     for name in available():
         assert load_recipe(name).name == name
 
