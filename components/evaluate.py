@@ -12,36 +12,50 @@ def evaluate_models(
     metrics: Output[Metrics],
     base_model: str,
     judge: str = "rubric",
+    judge_model: str = "",
+    eval_ideas: str = "",
     samples_per_idea: int = 4,
     temperature: float = 0.9,
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 1234,
+    reward_pairs: int = 512,
+    response_cache: str = "",
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
     cache_root: str = "",
 ):
-    """Base against tuned on the held-out ideas, judged blind in both orders.
+    """Base against tuned on held-out ideas, judged blind in both orders.
 
     Args:
-        dataset: Dataset folder; its validation ideas are the evaluation set.
+        dataset: Dataset folder; its validation ideas and pairs are the evaluation set.
         tuned_model: Tuned model folder from the train stage.
         evaluation: Folder with comparisons.csv and metrics.json.
-        metrics: Win rate with its Wilson 95% interval, compliance, lengths, training figures.
+        metrics: Win rate with its Wilson 95% interval, compliance, lengths, diversity, flip
+            rate, implicit reward accuracy, training figures.
         base_model: The model before tuning.
-        judge: Back end that compares titles (`rubric`).
+        judge: Back end that compares titles (`rubric`, `together`, `gemini`).
+        judge_model: API judge: model name; empty for the back end's default.
+        eval_ideas: Optional extra ideas CSV (column `idea`) the task can read; ideas that were
+            trained on are left out.
         samples_per_idea: Titles per idea from each model.
         temperature: Sampling temperature (same for both models).
         top_p: Nucleus sampling probability mass.
         max_new_tokens: Longest answer, in tokens.
         seed: Sampling seed (same for both models).
-        cache_root: Mount path of the cache volume (Hugging Face cache); empty or not mounted
-            for none.
+        reward_pairs: Validation pairs scored for the implicit reward accuracy (0: skip).
+        response_cache: API judge: response cache folder; empty for the cache volume's (or none).
+        max_in_flight: API judge: most requests at once.
+        requests_per_minute: API judge: most requests started per minute (0: no limit).
+        cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
+            or not mounted for none.
     """
     from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import evaluate
 
-    use_cache_volume(cache_root)
+    volume_cache = use_cache_volume(cache_root)
     with exit_on_user_error("evaluate"):
         result = evaluate(
             base_model,
@@ -54,5 +68,11 @@ def evaluate_models(
             top_p=top_p,
             max_new_tokens=max_new_tokens,
             seed=seed,
+            judge_model=judge_model or None,
+            eval_ideas_path=eval_ideas or None,
+            cache_dir=response_cache or volume_cache,
+            max_in_flight=max_in_flight,
+            requests_per_minute=requests_per_minute,
+            reward_pairs=reward_pairs,
         )
         log_metrics(metrics, result)

@@ -88,6 +88,8 @@ def dpo_titles_pipeline(
     lora_merge: str = "",
     checkpoint_dir: str = "",
     eval_judge: str = "rubric",
+    eval_judge_model: str = "",
+    eval_ideas_uri: str = "",
     eval_samples_per_idea: int = 4,
     eval_seed: int = 1234,
     accelerator_type: str = "nvidia.com/gpu",
@@ -140,7 +142,10 @@ def dpo_titles_pipeline(
     lora_merge: Recipe override (lora): false writes the adapter alone instead of a merged model.
     checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on the cache
         volume. Each run writes under its job id; a retried training pod resumes there.
-    eval_judge: Back end that judges base against tuned.
+    eval_judge: Back end that judges base against tuned (rubric, together, gemini); the report
+        warns when it is the label judge's.
+    eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
+    eval_ideas_uri: Optional extra held-out ideas CSV evaluated beside the validation ideas.
     eval_samples_per_idea: Titles per held-out idea from each model.
     eval_seed: Sampling seed of the evaluation (same for both models).
     accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
@@ -226,11 +231,16 @@ def dpo_titles_pipeline(
         tuned_model=trained.outputs["model"],
         base_model=base_model,
         judge=eval_judge,
+        judge_model=eval_judge_model,
+        eval_ideas=eval_ideas_uri,
         samples_per_idea=eval_samples_per_idea,
         temperature=temperature,
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         seed=eval_seed,
+        response_cache=response_cache,
+        max_in_flight=api_max_in_flight,
+        requests_per_minute=api_requests_per_minute,
         cache_root=CACHE_MOUNT,
     ).set_display_name("evaluate")
     for api_task in (checked, evaluated):

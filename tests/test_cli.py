@@ -118,6 +118,10 @@ def chain(tmp_path_factory, tiny_model):
             "epochs=1",
             "--set",
             "eval_steps=5",
+            # Evaluation batches of 10 (max(batch_size, 8)) divide the 20 validation pairs, so
+            # TRL's mean of batch means equals the plain mean the evaluate stage computes.
+            "--set",
+            "batch_size=10",
         ],
         [
             "evaluate",
@@ -180,6 +184,13 @@ def test_chain_writes_every_stage_output(chain):
     ]:
         assert key in metrics, key
     assert metrics["n_comparisons"] == 2 * len(split["validation_ideas"])
+    # Our implicit reward on the validation pairs agrees with TRL's own final evaluation of the
+    # same pairs (same beta, same tokenization), so the report's figure means what DPO means.
+    assert metrics["implicit_reward_pairs"] == metrics["validation_pairs"] == 20
+    assert metrics["implicit_reward_accuracy"] == pytest.approx(metrics["eval_rewards/accuracies"])
+    assert metrics["implicit_reward_margin_mean"] == pytest.approx(
+        metrics["eval_rewards/margins"], rel=0.02, abs=1e-3
+    )
     comparisons = read_csv(chain / "eval" / "comparisons.csv", ["idea", "verdict"], "comparisons")
     assert {c["idea"] for c in comparisons} == set(split["validation_ideas"])
     html = (chain / "report.html").read_text()

@@ -40,3 +40,65 @@ def test_summary_counts_ties_half_and_reports_compliance():
     assert m["win_rate"] == 0.625
     assert m["win_rate_ci_low"] < 0.625 < m["win_rate_ci_high"]
     assert m["compliance_base"] == 0.5 and m["compliance_tuned"] == 0.75
+
+
+def _dataset(tmp_path, judge="rubric"):
+    from dpo_titles.dataset import build_dataset
+
+    prefs = [
+        {"idea": f"idea number {i}", "chosen": GOOD, "rejected": BAD, "judge": judge}
+        for i in range(10)
+    ]
+    build_dataset(prefs, tmp_path / "ds", val_fraction=0.3, seed=0)
+    return tmp_path / "ds"
+
+
+def test_evaluation_ideas_add_a_file_but_never_a_trained_idea(tmp_path):
+    from dpo_titles.dataset import load_split
+    from dpo_titles.stages import evaluation_ideas
+
+    ds = _dataset(tmp_path)
+    split = load_split(ds)
+    extra = tmp_path / "eval.csv"
+    trained = split["train_ideas"][0]
+    val = split["validation_ideas"][0]
+    extra.write_text(f"idea\nA brand new idea for a video\n{trained}\n{val}\n")
+    ideas, source = evaluation_ideas(str(ds), str(extra))
+    assert ideas == [*split["validation_ideas"], "A brand new idea for a video"]
+    assert trained not in ideas
+    assert "+ 1 from eval.csv" in source
+    alone, _ = evaluation_ideas(str(ds), None)
+    assert alone == split["validation_ideas"]
+
+
+def test_same_judge_for_labels_and_evaluation_is_warned_about(tmp_path, tiny_model):
+    from dpo_titles.stages import evaluate
+
+    ds = _dataset(tmp_path, judge="rubric")
+    metrics = evaluate(
+        str(tiny_model),
+        str(tiny_model),
+        str(ds),
+        str(tmp_path / "ev"),
+        "rubric",
+        k=1,
+        reward_pairs=2,
+    )
+    assert metrics["label_judge"] == "rubric"
+    assert any("also labelled the training pairs" in w for w in metrics["warnings"])
+    # The model against itself: every implicit reward margin is zero, so none is positive.
+    assert metrics["implicit_reward_pairs"] == 2
+    assert metrics["implicit_reward_accuracy"] == 0.0
+    assert abs(metrics["implicit_reward_margin_mean"]) < 1e-6
+
+    other = _dataset(tmp_path / "other", judge="gemini")
+    metrics = evaluate(
+        str(tiny_model),
+        str(tiny_model),
+        str(other),
+        str(tmp_path / "ev2"),
+        "rubric",
+        k=1,
+        reward_pairs=0,
+    )
+    assert metrics["warnings"] == [] and "implicit_reward_accuracy" not in metrics

@@ -124,9 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset", required=True, help="dataset folder from `prepare` (its held-out ideas)"
     )
     p.add_argument("--out", required=True, help="folder for comparisons.csv and metrics.json")
-    p.add_argument("--judge", default="rubric", help="back end that compares titles: rubric")
+    p.add_argument(
+        "--judge",
+        default="rubric",
+        help="back end that compares base and tuned titles: rubric, together, gemini "
+        "(best not the one that labelled the training pairs)",
+    )
+    p.add_argument("--judge-model", help="API judge: model name (default: the back end's)")
+    p.add_argument(
+        "--eval-ideas",
+        help="extra held-out ideas CSV (column idea) evaluated beside the validation ideas",
+    )
     p.add_argument("--k", type=int, default=4, help="titles per idea from each model")
+    p.add_argument(
+        "--reward-pairs",
+        type=int,
+        default=512,
+        help="validation pairs for the implicit reward accuracy (0: skip)",
+    )
     _add_sampling(p, seed=1234)
+    _add_api(p)
 
     p = sub.add_parser("report", help="write the HTML report of a run")
     p.add_argument("--eval", required=True, help="folder from `evaluate`")
@@ -205,6 +222,13 @@ def run(args: argparse.Namespace) -> dict:
                 args.judge,
                 args.k,
                 **sampling,
+                judge_model=args.judge_model,
+                eval_ideas_path=args.eval_ideas,
+                cache_dir=args.cache_dir,
+                max_in_flight=args.max_in_flight,
+                requests_per_minute=args.rpm,
+                timeout_s=args.timeout,
+                reward_pairs=args.reward_pairs,
             )
         case "report":
             config = {}

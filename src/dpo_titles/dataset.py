@@ -72,6 +72,8 @@ def build_dataset(
             "validation_pairs": len(val_rows),
             "train_ideas": sorted(train_ideas),
             "validation_ideas": sorted(val_ideas),
+            # Who labelled the pairs: the evaluation warns when it is judged by the same judge.
+            "judges": sorted({r["judge"] for r in preferences if r.get("judge")}),
         }
         write_json(tmp / "split.json", stats)
     log.info(

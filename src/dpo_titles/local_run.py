@@ -26,7 +26,7 @@ OUTPUTS = {
 }
 
 # Parameters that name a local path; made absolute so each task finds them whatever its cwd.
-PATH_PARAMS = ("ideas_uri", "base_model", "generator_model")
+PATH_PARAMS = ("ideas_uri", "eval_ideas_uri", "base_model", "generator_model", "checkpoint_dir")
 
 
 def resolve_local_paths(params: dict) -> dict:
@@ -37,8 +37,10 @@ def resolve_local_paths(params: dict) -> dict:
             path = Path(value)
             if path.exists():
                 out[key] = str(path.resolve())
-            elif key == "ideas_uri":
-                raise UserError(f"ideas file {value} does not exist: pass --ideas PATH")
+            elif key in ("ideas_uri", "eval_ideas_uri"):
+                raise UserError(f"{key}: ideas file {value} does not exist")
+            elif key == "checkpoint_dir":
+                out[key] = str(path.resolve())  # created by the training task
             elif value.startswith((".", "/")) or os.sep in value and not _looks_like_hub_id(value):
                 raise UserError(f"{key} {value} does not exist: build it with `make tiny-model`")
     return out

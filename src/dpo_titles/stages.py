@@ -168,6 +168,35 @@ def train(
     return train_dpo(model, dataset_dir, out_dir, chosen, checkpoint_dir=checkpoint_dir)
 
 
+def evaluation_ideas(dataset_dir: str, extra_ideas_path: str | None) -> tuple[list[str], str]:
+    """The held-out ideas: the split's validation ideas plus an optional ideas file, never an
+    idea that was trained on. Returns the ideas and a description of where they came from."""
+    from .dataset import load_split
+
+    split = load_split(dataset_dir)
+    ideas = list(split["validation_ideas"])
+    source = f"{len(ideas)} validation ideas of the split"
+    if extra_ideas_path:
+        from .ideas import load_ideas
+
+        trained = set(split.get("train_ideas", []))
+        extra = [i.text for i in load_ideas(extra_ideas_path)]
+        overlap = [i for i in extra if i in trained]
+        if overlap:
+            log.warning(
+                "%d ideas of %s were trained on and are left out of the evaluation",
+                len(overlap),
+                extra_ideas_path,
+            )
+        seen = set(ideas)
+        added = [i for i in extra if i not in trained and not (i in seen or seen.add(i))]
+        ideas += added
+        source += f" + {len(added)} from {Path(extra_ideas_path).name}"
+    if not ideas:
+        raise UserError(f"{dataset_dir} holds no validation ideas and no evaluation ideas file")
+    return ideas, source
+
+
 def evaluate(
     base_model: str,
     tuned_model: str,
@@ -179,28 +208,77 @@ def evaluate(
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 1234,
+    judge_model: str | None = None,
+    eval_ideas_path: str | None = None,
+    cache_dir: str | None = None,
+    max_in_flight: int = 16,
+    requests_per_minute: float = 0.0,
+    timeout_s: float = 60.0,
+    reward_pairs: int = 512,
 ) -> dict:
-    """Compare base and tuned on the held-out ideas; write `comparisons.csv` and `metrics.json`
-    (evaluation figures plus the tuned model's final training figures) into `out_dir`."""
-    from .dataset import load_split
+    """Compare base and tuned on held-out ideas; write `comparisons.csv` and `metrics.json`
+    (evaluation figures, the implicit reward accuracy on validation pairs, and the tuned model's
+    final training figures) into `out_dir`."""
+    from .dataset import load_dataset_dict, load_split
     from .evaluate import evaluate_models, write_comparisons
     from .files import atomic_path
+    from .implicit_reward import implicit_reward_accuracy
+    from .label import write_failures
     from .providers import SamplingConfig, make_judge
-    from .train import TRAIN_METRICS_FILE
+    from .train import RECIPE_FILE, TRAIN_METRICS_FILE
 
     if k < 1:
         raise UserError(f"samples per idea must be at least 1, got {k}")
-    ideas = load_split(dataset_dir)["validation_ideas"]
-    if not ideas:
-        raise UserError(f"{dataset_dir} holds no validation ideas to evaluate on")
+    ideas, source = evaluation_ideas(dataset_dir, eval_ideas_path)
+    judge_impl = make_judge(
+        judge,
+        judge_model,
+        cache_dir=cache_dir,
+        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
+    )
+    warnings = []
+    label_judges = load_split(dataset_dir).get("judges", [])
+    if judge_impl.name in label_judges or judge in label_judges:
+        warnings.append(
+            f"the evaluation judge's back end ({judge_impl.name}) also labelled the training "
+            "pairs: the tuned model was trained to please this judge, so the win rate "
+            "overstates what a different reader would see; choose another eval_judge for an "
+            "independent verdict"
+        )
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
-    rows, metrics = evaluate_models(base_model, tuned_model, ideas, make_judge(judge), k, sampling)
+    rows, metrics = evaluate_models(base_model, tuned_model, ideas, judge_impl, k, sampling)
+    metrics["eval_ideas_source"] = source
+    metrics["label_judge"] = ", ".join(label_judges)
+
+    recipe_path = Path(tuned_model) / RECIPE_FILE
+    trained_with = read_json(recipe_path, "recipe") if recipe_path.is_file() else {}
+    validation = load_dataset_dict(dataset_dir)["validation"]
+    if reward_pairs > 0 and len(validation):
+        pairs = validation.select(range(min(reward_pairs, len(validation))))
+        metrics.update(
+            implicit_reward_accuracy(
+                base_model,
+                tuned_model,
+                list(pairs),
+                beta=trained_with.get("beta", 0.1),
+                max_length=trained_with.get("max_length"),
+            )
+        )
     train_metrics = Path(tuned_model) / TRAIN_METRICS_FILE
     if train_metrics.is_file():
         metrics.update(json.loads(train_metrics.read_text(encoding="utf-8")))
+    if metrics.get("eval_failures"):
+        warnings.append(
+            f"the judge gave no usable verdict on {metrics['eval_failures']} comparisons; they "
+            "are left out of the win rate"
+        )
+    metrics["warnings"] = warnings
+    for warning in warnings:
+        log.warning("%s", warning)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         write_comparisons(rows, tmp / COMPARISONS_FILE)
+        write_failures(getattr(judge_impl, "failures", []), tmp / COMPARISONS_FILE)
         write_json(tmp / METRICS_FILE, metrics)
     return metrics
 
@@ -232,7 +310,15 @@ def run_config(
         recipe = read_json(recipe_path, "recipe")
         config["base_model"] = recipe.pop("base_model", None)
         config["recipe"] = recipe
-    for key in ("eval_judge", "samples_per_idea", "eval_temperature", "eval_top_p", "eval_seed"):
+    for key in (
+        "eval_judge",
+        "label_judge",
+        "eval_ideas_source",
+        "samples_per_idea",
+        "eval_temperature",
+        "eval_top_p",
+        "eval_seed",
+    ):
         if key in metrics:
             config[key] = metrics[key]
     return config

@@ -110,6 +110,26 @@ def checkpoint_folder(explicit: str, volume: str, run_id: str) -> str | None:
     return f"{root.rstrip('/')}/{run_id}" if run_id else root
 
 
+def warn_if_truncated(dataset, max_length: int) -> float:
+    """Share of pairs cut by `max_length`. A cut completion loses its last tokens, end-of-turn
+    included, and the model stops learning where a title ends."""
+    cut = sum(
+        len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) > max_length
+        for row in dataset
+    )
+    share = cut / len(dataset) if len(dataset) else 0.0
+    if cut:
+        log.warning(
+            "%d of %d training pairs (%.0f%%) are longer than max_length=%d and are cut at the "
+            "end: raise max_length",
+            cut,
+            len(dataset),
+            100 * share,
+            max_length,
+        )
+    return share
+
+
 def _last_good_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint whose trainer state was written: a pod killed while saving leaves a
     checkpoint folder without it, and the one before is used instead."""
@@ -259,6 +279,7 @@ def train_dpo(
         callbacks=[_StopOnNonFinite(), *callbacks],
     )
     check_end_of_turn(trainer.train_dataset, tokenizer)
+    warn_if_truncated(trainer.train_dataset, recipe.max_length)
     log.info(
         "training: %d pairs, %d validation pairs, recipe %s, device %s, %s",
         len(train),
