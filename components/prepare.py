@@ -11,6 +11,7 @@ def prepare_dataset(
     metrics: Output[Metrics],
     val_fraction: float = 0.2,
     seed: int = 42,
+    human_preferences: str = "",
 ):
     """Build TRL's conversational preference dataset, split train/validation by idea.
 
@@ -20,10 +21,19 @@ def prepare_dataset(
         metrics: Pairs and ideas per split.
         val_fraction: Share of ideas held out for validation and evaluation.
         seed: Seed of the split.
+        human_preferences: Optional human-labelled pairs (CSV: idea, chosen, rejected), a path
+            the task can read or gs://bucket/path; they join the judge's pairs.
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
     from dpo_titles.stages import prepare
 
     with exit_on_user_error("prepare"):
-        log_metrics(metrics, prepare(preferences.path, dataset.path, val_fraction, seed))
+        stats = prepare(
+            preferences.path,
+            dataset.path,
+            val_fraction,
+            seed,
+            human_preferences_path=human_preferences or None,
+        )
+        log_metrics(metrics, stats)

@@ -9,6 +9,7 @@ import os
 from kfp import dsl, kubernetes
 
 from components.evaluate import evaluate_models
+from components.export import export_results
 from components.generate import generate_titles
 from components.label import label_preferences
 from components.preflight import preflight
@@ -34,16 +35,15 @@ def _mount_cache(task, pvc_name) -> None:
         kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
 
 
-def _use_api_keys(task, secret_name) -> None:
-    """Keys reach only the tasks that call the APIs; optional, so rubric/hf runs need none."""
+API_KEYS = ("TOGETHER_API_KEY", "GEMINI_API_KEY")
+HUB_TOKEN = "HF_TOKEN"
+
+
+def _use_secret(task, secret_name, keys) -> None:
+    """Keys reach only the tasks that use them; optional, so runs without API back ends or Hub
+    exports need no Secret at all."""
     kubernetes.use_secret_as_env(
-        task,
-        secret_name=secret_name,
-        secret_key_to_env={
-            "TOGETHER_API_KEY": "TOGETHER_API_KEY",
-            "GEMINI_API_KEY": "GEMINI_API_KEY",
-        },
-        optional=True,
+        task, secret_name=secret_name, secret_key_to_env={k: k for k in keys}, optional=True
     )
 
 
@@ -90,6 +90,12 @@ def dpo_titles_pipeline(
     eval_judge: str = "rubric",
     eval_judge_model: str = "",
     eval_ideas_uri: str = "",
+    human_preferences_uri: str = "",
+    export_dataset_uri: str = "",
+    export_model_uri: str = "",
+    hub_dataset_repo: str = "",
+    hub_model_repo: str = "",
+    hub_private: bool = True,
     eval_samples_per_idea: int = 4,
     eval_seed: int = 1234,
     accelerator_type: str = "nvidia.com/gpu",
@@ -102,7 +108,8 @@ def dpo_titles_pipeline(
     gpu_memory_request: str = "16G",
 ):
     """Args:
-    ideas_uri: The ideas CSV (column `idea`), as the tasks see it.
+    ideas_uri: The ideas CSV (column `idea`): a path the tasks can read, or gs://bucket/path.
+        Every file or model input below also takes gs:// URIs.
     base_model: Model to tune (hub id or folder); also writes the titles when generator is hf and
         generator_model is empty, so the preference data is on-policy.
     generator: Back end that writes candidate titles.
@@ -122,7 +129,8 @@ def dpo_titles_pipeline(
         tasks for the Hugging Face and API response caches (see manifests/); unused when the
         pipeline was compiled with CACHE_PVC empty.
     shards: Number of idea shards the generate and label stages fan out over (parallel pods).
-    api_secret: Kubernetes Secret holding TOGETHER_API_KEY and GEMINI_API_KEY (optional keys).
+    api_secret: Kubernetes Secret holding TOGETHER_API_KEY, GEMINI_API_KEY and HF_TOKEN (each
+        optional; a task gets only the keys it uses).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
     recipe: Training recipe (seed, lora, local) or a recipe YAML path the task can read.
     recipe_overrides: Any recipe fields to override, as a JSON object.
@@ -146,6 +154,14 @@ def dpo_titles_pipeline(
         warns when it is the label judge's.
     eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
     eval_ideas_uri: Optional extra held-out ideas CSV evaluated beside the validation ideas.
+    human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected) added to the
+        judge's pairs before the split.
+    export_dataset_uri: gs://bucket/prefix to copy the preference dataset folder to; empty: off.
+    export_model_uri: gs://bucket/prefix to copy the tuned model folder to; empty: off.
+    hub_dataset_repo: Hugging Face Hub dataset repo (owner/name) to push the dataset to; empty:
+        off. Needs HF_TOKEN in the api_secret Secret.
+    hub_model_repo: Hugging Face Hub model repo (owner/name) to push the tuned model to.
+    hub_private: Create new Hub repos as private.
     eval_samples_per_idea: Titles per held-out idea from each model.
     eval_seed: Sampling seed of the evaluation (same for both models).
     accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
@@ -158,7 +174,12 @@ def dpo_titles_pipeline(
     gpu_memory_request: Memory request of the GPU tasks.
     """
     checked = preflight(
-        ideas_uri=ideas_uri, backends=f"{generator},{label_judge},{eval_judge}"
+        ideas_uri=ideas_uri,
+        backends=f"{generator},{label_judge},{eval_judge}",
+        export_dataset_uri=export_dataset_uri,
+        export_model_uri=export_model_uri,
+        hub_dataset_repo=hub_dataset_repo,
+        hub_model_repo=hub_model_repo,
     ).set_display_name("preflight")
     # Fan-out: each shard of ideas gets its own generate and label pods; with shards=1 this is
     # one pod of each, as before.
@@ -193,7 +214,7 @@ def dpo_titles_pipeline(
             requests_per_minute=api_requests_per_minute,
         ).set_display_name("label preferences")
         for api_task in (gen, lab):
-            _use_api_keys(api_task, api_secret)
+            _use_secret(api_task, api_secret, API_KEYS)
             api_task.set_cpu_request("1").set_memory_request("2G")
             api_task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
     candidates = merge_candidates(parts=dsl.Collected(gen.outputs["candidates"]))
@@ -201,7 +222,10 @@ def dpo_titles_pipeline(
     preferences = merge_preferences(parts=dsl.Collected(lab.outputs["preferences"]))
     preferences.set_display_name("merge preferences")
     prep = prepare_dataset(
-        preferences=preferences.outputs["merged"], val_fraction=val_fraction, seed=seed
+        preferences=preferences.outputs["merged"],
+        val_fraction=val_fraction,
+        seed=seed,
+        human_preferences=human_preferences_uri,
     ).set_display_name("prepare dataset")
     trained = train_dpo(
         dataset=prep.outputs["dataset"],
@@ -243,8 +267,9 @@ def dpo_titles_pipeline(
         requests_per_minute=api_requests_per_minute,
         cache_root=CACHE_MOUNT,
     ).set_display_name("evaluate")
-    for api_task in (checked, evaluated):
-        _use_api_keys(api_task, api_secret)
+    # Preflight checks every key the run will need, so it sees them all.
+    _use_secret(checked, api_secret, (*API_KEYS, HUB_TOKEN))
+    _use_secret(evaluated, api_secret, API_KEYS)
     for gpu_task in (trained, evaluated):
         gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
         gpu_task.set_cpu_request(gpu_cpu_request).set_memory_request(gpu_memory_request)
@@ -267,6 +292,18 @@ def dpo_titles_pipeline(
     # retried API task cheap, and training is idempotent.
     for retried in (trained, evaluated):
         retried.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+    exported = export_results(
+        dataset=prep.outputs["dataset"],
+        model=trained.outputs["model"],
+        dataset_uri=export_dataset_uri,
+        model_uri=export_model_uri,
+        hub_dataset_repo=hub_dataset_repo,
+        hub_model_repo=hub_model_repo,
+        hub_private=hub_private,
+    ).set_display_name("export")
+    exported.set_cpu_request("1").set_memory_request("4G")
+    exported.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+    _use_secret(exported, api_secret, (HUB_TOKEN,))
     write_report(
         evaluation=evaluated.outputs["evaluation"],
         tuned_model=trained.outputs["model"],

@@ -82,15 +82,19 @@ def test_api_keys_reach_only_api_tasks_by_secret_name(tmp_path, monkeypatch):
     assert "compile-time-secret" not in text
     k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     with_secret = {name for name, cfg in k8s.items() if "secretAsEnv" in cfg}
-    assert with_secret == {
-        "exec-preflight",
-        "exec-generate-titles",
-        "exec-label-preferences",
-        "exec-evaluate-models",
+    api_keys = {"TOGETHER_API_KEY", "GEMINI_API_KEY"}
+    expected = {
+        "exec-preflight": api_keys | {"HF_TOKEN"},
+        "exec-generate-titles": api_keys,
+        "exec-label-preferences": api_keys,
+        "exec-evaluate-models": api_keys,
+        "exec-export-results": {"HF_TOKEN"},
     }
+    assert with_secret == set(expected)
     for name in with_secret:
         (entry,) = k8s[name]["secretAsEnv"]
-        assert {m["envVar"] for m in entry["keyToEnv"]} == {"TOGETHER_API_KEY", "GEMINI_API_KEY"}
+        assert {m["envVar"] for m in entry["keyToEnv"]} == expected[name]
+        assert entry["secretNameParameter"]["componentInputParameter"].endswith("api_secret")
         assert entry["optional"] is True
 
 

@@ -151,3 +151,66 @@ def test_run_local_with_api_back_ends(tmp_path, tiny_model, capsys, monkeypatch)
     prefs = list(csv.DictReader(open(run / "preferences.csv", encoding="utf-8")))
     assert prefs and {p["judge"] for p in prefs} == {"gemini"}
     assert any((tmp_path / "cache").rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_run_local_reads_from_and_exports_to_cloud_storage(
+    tmp_path, tiny_model, capsys, monkeypatch
+):
+    """The whole pipeline through kfp.local against a real GCS emulator on loopback: the ideas
+    and the base model come from gs://, the dataset and the tuned model go back to gs://."""
+    from google.cloud import storage as gcs
+
+    from dpo_titles.storage import localize, upload
+    from pipelines.run_local import main
+    from tests.fakes.gcs import GcsEmulator
+
+    with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:12]
+    ideas = tmp_path / "ideas.csv"
+    with open(ideas, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["idea"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    with GcsEmulator(buckets=["inputs", "results"]) as emulator:
+        # The kfp.local tasks are subprocesses; they find the emulator through the environment.
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
+        upload(ideas, "gs://inputs/ideas/ideas.csv")
+        upload(tiny_model, "gs://inputs/models/tiny/")
+        code = main(
+            [
+                "--preset",
+                "local",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--run-id",
+                "gcs",
+                "--set",
+                "ideas_uri=gs://inputs/ideas/ideas.csv",
+                "--set",
+                "base_model=gs://inputs/models/tiny/",
+                "--set",
+                "recipe_overrides={epochs: 1, eval_steps: 5}",
+                "--set",
+                "eval_samples_per_idea=1",
+                "--set",
+                "export_dataset_uri=gs://results/run1/dataset",
+                "--set",
+                "export_model_uri=gs://results/run1/model",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0, out[-3000:]
+        names = {b.name for b in gcs.Client().list_blobs("results")}
+        run = tmp_path / "runs" / "gcs"
+        local_dataset = {
+            f"run1/dataset/{p.relative_to(run / 'dataset').as_posix()}"
+            for p in (run / "dataset").rglob("*")
+            if p.is_file()
+        }
+        assert local_dataset and local_dataset <= names
+        assert {"run1/model/config.json", "run1/model/model.safetensors"} <= names
+        back = localize("gs://results/run1/dataset/split.json", tmp_path / "back")
+        assert json.loads(open(back).read()) == json.loads((run / "dataset/split.json").read_text())
+    cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
+    assert {c["idea"] for c in cands} == {r["idea"] for r in rows}

@@ -54,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check an ideas CSV and report every problem by row")
-    p.add_argument("--ideas", required=True, help="CSV file with an `idea` column")
+    p.add_argument("--ideas", required=True, help="CSV file with an `idea` column (or gs://)")
     p.add_argument("--out", help="also write the validated ideas here")
 
     p = sub.add_parser("generate", help="write N candidate titles per idea")
-    p.add_argument("--ideas", required=True, help="CSV file with an `idea` column")
+    p.add_argument(
+        "--ideas", required=True, help="CSV file with an `idea` column, local or gs://bucket/path"
+    )
     p.add_argument("--out", required=True, help="candidates CSV to write")
     p.add_argument(
         "--provider", default="hf", help="back end that writes titles: hf, together, gemini"
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder to write")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of ideas held out")
     p.add_argument("--seed", type=int, default=42, help="seed of the split")
+    p.add_argument(
+        "--human-preferences",
+        help="extra human-labelled pairs: CSV with idea, chosen, rejected (local or gs://)",
+    )
 
     p = sub.add_parser("train", help="tune a model with DPO on a prepared dataset")
     p.add_argument("--model", required=True, help="base model: a local folder or a hub id")
@@ -153,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset folder (its split settings are shown)")
     p.add_argument("--config", help="JSON file of extra configuration to show in the report")
 
+    p = sub.add_parser("export", help="send the dataset and the model to gs:// and/or the Hub")
+    p.add_argument("--dataset", help="dataset folder from `prepare`")
+    p.add_argument("--model", help="model folder from `train`")
+    p.add_argument("--dataset-uri", default="", help="gs://bucket/prefix for the dataset folder")
+    p.add_argument("--model-uri", default="", help="gs://bucket/prefix for the model folder")
+    p.add_argument("--hub-dataset-repo", default="", help="Hub dataset repo owner/name")
+    p.add_argument("--hub-model-repo", default="", help="Hub model repo owner/name")
+    p.add_argument(
+        "--public", action="store_true", help="make new Hub repos public (default: private)"
+    )
+
     p = sub.add_parser("tiny-model", help="build the tiny offline model from a title corpus")
     p.add_argument("--corpus", default="data/title_corpus.csv", help="CSV with idea,title columns")
     p.add_argument("--out", default="models/tiny", help="folder to write")
@@ -202,7 +219,13 @@ def run(args: argparse.Namespace) -> dict:
                 timeout_s=args.timeout,
             )
         case "prepare":
-            return stages.prepare(args.preferences, args.out, args.val_fraction, args.seed)
+            return stages.prepare(
+                args.preferences,
+                args.out,
+                args.val_fraction,
+                args.seed,
+                human_preferences_path=args.human_preferences,
+            )
         case "train":
             return stages.train(
                 args.model,
@@ -238,6 +261,20 @@ def run(args: argparse.Namespace) -> dict:
                 config = read_json(args.config, "configuration")
             return stages.report(
                 args.eval, args.model, args.out, config, args.candidates, args.dataset
+            )
+        case "export":
+            from .exports import Exports
+
+            return stages.export(
+                args.dataset,
+                args.model,
+                Exports(
+                    dataset_uri=args.dataset_uri,
+                    model_uri=args.model_uri,
+                    hub_dataset_repo=args.hub_dataset_repo,
+                    hub_model_repo=args.hub_model_repo,
+                    hub_private=not args.public,
+                ),
             )
         case "tiny-model":
             from dataclasses import replace

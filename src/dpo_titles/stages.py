@@ -21,7 +21,19 @@ METRICS_FILE = "metrics.json"
 COMPARISONS_FILE = "comparisons.csv"
 
 
-def validate(ideas_path: str, out_path: str | None = None, backends=()) -> dict:
+def local_input(uri: str | None) -> str | None:
+    """A local path for an input that may be a gs:// URI (a file or a model folder); local
+    paths and hub ids come back unchanged. Downloads go under HF_HOME when it is set (the cache
+    volume on a cluster), else to a temporary folder."""
+    from .storage import is_gcs, localize
+
+    if not uri or not is_gcs(uri):
+        return uri
+    home = os.environ.get("HF_HOME")
+    return localize(uri, Path(home) / "gcs" if home else None)
+
+
+def validate(ideas_path: str, out_path: str | None = None, backends=(), exports=None) -> dict:
     """Check the inputs before anything expensive: the ideas file, and that the API keys of the
     chosen back ends are set. Optionally write the validated ideas for later stages."""
     from .ideas import load_ideas, write_ideas
@@ -33,7 +45,11 @@ def validate(ideas_path: str, out_path: str | None = None, backends=()) -> dict:
             f"{' and '.join(missing)} not set: the chosen back ends need them "
             "(on a cluster, put them in the Secret named by the api_secret parameter)"
         )
-    ideas = load_ideas(ideas_path)
+    if exports is not None:
+        from .exports import check_exports
+
+        check_exports(exports)
+    ideas = load_ideas(local_input(ideas_path))
     if out_path:
         write_ideas(ideas, out_path)
     log.info("%s: %d ideas, all valid", ideas_path, len(ideas))
@@ -75,13 +91,15 @@ def generate(
         raise UserError(f"--n must be at least 2 to make pairs, got {n}")
     from .shards import select_shard
 
-    ideas = select_shard([i.text for i in load_ideas(ideas_path)], shard_index, shard_count)
+    ideas = select_shard(
+        [i.text for i in load_ideas(local_input(ideas_path))], shard_index, shard_count
+    )
     if shard_count > 1:
         log.info("shard %d of %d: %d ideas", shard_index + 1, shard_count, len(ideas))
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
     generator = make_generator(
         provider,
-        model,
+        local_input(model) if provider == "hf" else model,
         batch_size=batch_size,
         cache_dir=cache_dir,
         policy=_policy(max_in_flight, requests_per_minute, timeout_s),
@@ -127,12 +145,31 @@ def label(
     return stats
 
 
-def prepare(preferences_path: str, out_dir: str, val_fraction: float = 0.2, seed: int = 42) -> dict:
+def prepare(
+    preferences_path: str,
+    out_dir: str,
+    val_fraction: float = 0.2,
+    seed: int = 42,
+    human_preferences_path: str | None = None,
+) -> dict:
+    """Build the dataset from the judge's pairs, plus human-labelled pairs when given (a CSV
+    with idea, chosen, rejected; local or gs://), which join the same split by idea."""
     from .dataset import build_dataset
 
     prefs = read_csv(preferences_path, ["idea", "chosen", "rejected"], "preferences")
+    human = []
+    if human_preferences_path:
+        human = read_csv(
+            local_input(human_preferences_path),
+            ["idea", "chosen", "rejected"],
+            "human preferences",
+        )
+        for row in human:
+            row["judge"] = row.get("judge") or "human"
+        prefs = prefs + human
     stats = build_dataset(prefs, out_dir, val_fraction, seed)
     return {
+        "human_pairs": len(human),
         "train_pairs": stats["train_pairs"],
         "validation_pairs": stats["validation_pairs"],
         "train_ideas": len(stats["train_ideas"]),
@@ -165,7 +202,9 @@ def train(
         )
         return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures")
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
-    return train_dpo(model, dataset_dir, out_dir, chosen, checkpoint_dir=checkpoint_dir)
+    return train_dpo(
+        local_input(model), dataset_dir, out_dir, chosen, checkpoint_dir=checkpoint_dir
+    )
 
 
 def evaluation_ideas(dataset_dir: str, extra_ideas_path: str | None) -> tuple[list[str], str]:
@@ -180,7 +219,7 @@ def evaluation_ideas(dataset_dir: str, extra_ideas_path: str | None) -> tuple[li
         from .ideas import load_ideas
 
         trained = set(split.get("train_ideas", []))
-        extra = [i.text for i in load_ideas(extra_ideas_path)]
+        extra = [i.text for i in load_ideas(local_input(extra_ideas_path))]
         overlap = [i for i in extra if i in trained]
         if overlap:
             log.warning(
@@ -230,6 +269,7 @@ def evaluate(
     if k < 1:
         raise UserError(f"samples per idea must be at least 1, got {k}")
     ideas, source = evaluation_ideas(dataset_dir, eval_ideas_path)
+    base_model = local_input(base_model)
     judge_impl = make_judge(
         judge,
         judge_model,
@@ -351,3 +391,10 @@ def report(
     )
     log.info("report written to %s in %.1fs", out_path, time.perf_counter() - began)
     return {"comparisons": len(comparisons)}
+
+
+def export(dataset_dir: str | None, model_dir: str | None, exports) -> dict:
+    """Optional exports of the dataset and the model (Cloud Storage, Hugging Face Hub)."""
+    from .exports import export as run_exports
+
+    return run_exports(dataset_dir, model_dir, exports)
