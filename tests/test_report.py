@@ -18,7 +18,14 @@ except ModuleNotFoundError:  # the package is not installed in every checkout's 
     from dpo_titles.report import build_report, write_report
 
 from dpo_titles.report import html as report_html
-from dpo_titles.report.svg import Series, histogram_pair, line_chart, nice_ticks
+from dpo_titles.report.svg import (
+    Series,
+    histogram_pair,
+    line_chart,
+    nice_ticks,
+    shorten,
+    verdict_rows,
+)
 
 SECTION_IDS = (
     "summary",
@@ -26,6 +33,7 @@ SECTION_IDS = (
     "rewards",
     "comparison-bars",
     "lengths",
+    "ideas",
     "samples",
     "config",
     "metrics",
@@ -113,6 +121,18 @@ METRICS = {
     "mean_len_tuned": 38.3,
     "median_len_base": 25,
     "median_len_tuned": 39,
+    "distinct1_base": 0.61,
+    "distinct1_tuned": 0.72,
+    "distinct2_base": 0.8375,
+    "distinct2_tuned": 0.8908,
+    "implicit_reward_accuracy": 0.8,
+    "implicit_reward_margin_mean": 0.3125,
+    "implicit_reward_pairs": 20,
+    "eval_ideas_source": "validation split + eval_ideas.csv",
+    "warnings": [
+        "the evaluation judge is the same as the labelling judge (rubric): the tuned model was "
+        "trained to please this judge, so the win rate overstates the gain"
+    ],
     "position_flip_rate": 0.1,
     "train_loss": 0.603,
     "eval_loss": 0.55,
@@ -232,13 +252,13 @@ def test_polylines_match_log_history(page: str) -> None:
 def test_charts_are_accessible_svgs(page: str) -> None:
     parser = _parse(page)
     svgs = [attrs for tag, attrs in parser.starts if tag == "svg"]
-    # loss, margins, accuracies, 2 x rewards, 2 x bars, 1 histogram
-    assert len(svgs) == 8
+    # loss, margins, accuracies, 2 x rewards, 3 x bars, 1 histogram, 1 per-idea verdicts
+    assert len(svgs) == 10
     for attrs in svgs:
-        assert attrs.get("class") == "chart"
+        assert "chart" in (attrs.get("class") or "").split()
         assert attrs.get("aria-label")
         assert attrs.get("viewbox")
-    assert page.count("<title>") >= 8 + 1
+    assert page.count("<title>") >= 10 + 1
     assert "no data" not in page
     assert 'class="axis-label"' in page
 
@@ -247,11 +267,13 @@ def test_bars_and_histogram_draw(page: str) -> None:
     parser = _parse(page)
     bars = [attrs for tag, attrs in parser.starts if tag == "rect" and attrs.get("class") == "bar"]
     bar_section = page[page.index('id="comparison-bars"') : page.index('id="lengths"')]
-    assert bar_section.count('class="bar"') == 6  # compliance x2, mean/median x2 each
+    # compliance x2, mean/median x2 each, distinct-1/distinct-2 x2 each
+    assert bar_section.count('class="bar"') == 10
     assert "66.7%" in bar_section
+    assert "0.891" in bar_section and "0.610" in bar_section and "distinct-1" in bar_section
     counts: dict[str, int] = {}
     for attrs in bars:
-        if "data-count" in attrs:
+        if "data-count" in attrs and attrs.get("data-series") in ("base", "tuned"):
             counts[attrs["data-series"]] = counts.get(attrs["data-series"], 0) + int(
                 attrs["data-count"]
             )
@@ -406,3 +428,204 @@ def test_svg_helpers_edge_cases() -> None:
     assert "no data" in histogram_pair([], [], title="lengths", x_label="chars")
     one = histogram_pair([42], [], title="lengths", x_label="chars")
     assert one.count('class="bar"') == 1 and 'data-count="1"' in one
+
+
+# --- Warnings, new evaluation figures, per-idea verdicts, print layout, hostile text ---------
+
+NASTY = "</td><script>alert(1)</script><img src=x onerror=alert(2)>"
+NASTY_ESCAPED = "&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end)]
+
+
+def test_warnings_are_shown_above_the_summary(page: str) -> None:
+    block = _between(page, 'class="warnings"', 'id="summary"')
+    assert page.index('class="warnings"') < page.index('id="summary"')
+    assert "Read with care" in block
+    assert "the tuned model was trained to please this judge" in block
+    assert block.count("<li>") == 1  # the given warning only: no duplicate fallback
+
+
+def test_same_judge_warning_when_metrics_have_no_warnings_key() -> None:
+    text = build_report(
+        metrics={"label_judge": "rubric", "eval_judge": "rubric"},
+        log_history=[],
+        comparisons=[],
+        config={},
+    )
+    block = _between(text, 'class="warnings"', 'id="summary"')
+    assert "same as the labelling judge (rubric)" in block
+    # An explicit (even empty) list from the evaluation stage is taken as it is.
+    text = build_report(
+        metrics={"label_judge": "rubric", "eval_judge": "rubric", "warnings": []},
+        log_history=[],
+        comparisons=[],
+        config={},
+    )
+    assert 'class="warnings"' not in text
+    different = build_report(
+        metrics={"label_judge": "gemini", "eval_judge": "openai"},
+        log_history=[],
+        comparisons=[],
+        config={},
+    )
+    assert 'class="warnings"' not in different
+
+
+def test_warnings_accept_one_string_and_add_failed_comparisons() -> None:
+    text = build_report(
+        metrics={"warnings": "only 3 ideas: the interval is wide", "eval_failures": 2},
+        log_history=[],
+        comparisons=[],
+        config={},
+    )
+    block = _between(text, 'class="warnings"', 'id="summary"')
+    assert block.count("<li>") == 2
+    assert "only 3 ideas: the interval is wide" in block
+    assert "2 comparisons failed at the judge" in block
+    summary = _between(text, 'id="summary"', 'id="training"')
+    assert "2 more failed at the judge" in summary
+
+
+def test_implicit_reward_card(page: str) -> None:
+    summary = _between(page, 'id="summary"', 'id="training"')
+    assert "Implicit reward accuracy" in summary
+    assert "80.0%" in summary and "of 20 held-out pairs" in summary
+    assert "mean margin 0.3125" in summary
+    low, high = report_html.wilson_interval(0.8, 20)
+    assert f"{low * 100:.1f}% – {high * 100:.1f}%" in summary
+    # Absent from the metrics: no card, no error.
+    bare = build_report(metrics={"win_rate": 0.5}, log_history=[], comparisons=[], config={})
+    assert "Implicit reward accuracy" not in bare
+
+
+def test_judges_and_eval_ideas_source_in_header(page: str) -> None:
+    header = page[: page.index('id="summary"')]
+    assert "Evaluation ideas: <code>validation split + eval_ideas.csv</code>" in header
+    assert "Preference labels: <code>rubric</code>" in header
+    assert "Evaluation judge: <code>rubric</code>" in header
+
+
+def test_diversity_bars_skip_absent_distinct1() -> None:
+    text = build_report(
+        metrics={"distinct2_base": 0.8, "distinct2_tuned": 0.9},
+        log_history=[],
+        comparisons=[],
+        config={},
+    )
+    bars = _between(text, 'id="comparison-bars"', 'id="lengths"')
+    assert "distinct-2" in bars and "distinct-1" not in bars
+    assert bars.count('class="bar"') == 2
+
+
+def test_verdicts_by_idea_chart(page: str) -> None:
+    ideas = _between(page, 'id="ideas"', 'id="samples"')
+    parser = _parse(ideas)
+    rows = [attrs for tag, attrs in parser.starts if tag == "g" and attrs.get("class") == "row"]
+    # Japan: 1 win 1 tie (share 0.75) sorts before Sourdough: 1 loss (share 0).
+    assert [r["data-label"] for r in rows] == ["Budget travel in Japan", "Sourdough for beginners"]
+    segments = [
+        (attrs["data-series"], int(attrs["data-count"]))
+        for tag, attrs in parser.starts
+        if tag == "rect" and "data-count" in attrs
+    ]
+    assert segments == [("tuned wins", 1), ("tie", 1), ("base wins", 1)]
+    assert "n=2" in ideas and "n=1" in ideas
+
+
+def test_verdict_rows_edge_cases() -> None:
+    segments = [("a", "#000"), ("b", "#111")]
+    assert "no data" in verdict_rows([], segments, title="t")
+    assert "no data" in verdict_rows([("x", (0, 0))], segments, title="t")
+    long_label = "word " * 40
+    chart = verdict_rows([(long_label, (3, 1))], segments, title="t", label_chars=20)
+    assert shorten(long_label, 20) in chart and len(shorten(long_label, 20)) == 20
+    assert shorten("a & b", 3) == "a…"  # cut before escaping, never inside an entity
+    assert "&amp;" in verdict_rows([("a & b", (1, 0))], segments, title="t")
+
+
+def test_print_stylesheet(page: str) -> None:
+    css = page[page.index("<style>") : page.index("</style>")]
+    print_css = css[css.index("@media print") :]
+    assert "color: #000" in print_css and "--fg: #000" in print_css
+    assert re.search(r"figure[^{]*\{[^}]*break-inside: avoid", print_css)
+    assert "position: static" in print_css
+    assert "sticky" not in css and "position: fixed" not in css
+    assert "max-width: 1120px" in css
+
+
+def test_hostile_text_everywhere_stays_text() -> None:
+    comparisons = [
+        {
+            "idea": NASTY,
+            "sample": 0,
+            "base_title": NASTY,
+            "tuned_title": "A calm title of a sensible length",
+            "verdict": "base",
+            "rationale": NASTY,
+        },
+        {
+            "idea": "Plain idea",
+            "sample": 0,
+            "base_title": "Plain base",
+            "tuned_title": NASTY,
+            "verdict": NASTY,
+            "rationale": "",
+        },
+    ]
+    metrics = dict(
+        METRICS,
+        label_judge=NASTY,
+        eval_judge=NASTY,
+        eval_ideas_source=NASTY,
+        warnings=[NASTY],
+        **{NASTY: NASTY},
+    )
+    history = [dict(entry, **{NASTY: 1.0}) for entry in LOG_HISTORY]
+    config = {"model": NASTY, "recipe": {"note": NASTY}, NASTY: [NASTY], "plain": NASTY}
+    text = build_report(
+        metrics=metrics, log_history=history, comparisons=comparisons, config=config
+    )
+    lowered = text.lower()
+    assert "<script" not in lowered and "<img" not in lowered
+    assert NASTY not in text
+    parser = _parse(text)
+    assert parser.script_tags == 0 and parser.errors == [] and parser.stack == []
+    assert not [tag for tag, _ in parser.starts if tag in ("img", "script", "iframe", "object")]
+    # Escaped, and present where each piece of text is shown.
+    for start, end in (
+        ('class="warnings"', 'id="summary"'),
+        ('id="samples"', 'id="config"'),
+        ('id="config"', 'id="metrics"'),
+    ):
+        assert NASTY_ESCAPED in _between(text, start, end), start
+    samples = _between(text, 'id="samples"', 'id="config"')
+    assert samples.count(NASTY_ESCAPED) >= 4  # idea, base title, tuned title, rationale
+    config_part = _between(text, 'id="config"', 'id="metrics"')
+    assert config_part.count(NASTY_ESCAPED) >= 3  # a key, a value, inside a nested value
+    assert NASTY_ESCAPED in text[text.index('id="metrics"') :]
+    assert text[: text.index('id="summary"')].count(NASTY_ESCAPED) >= 4  # 2 judges, source, warning
+    # Inside SVG: the per-idea chart carries the idea in its labels and tooltips.
+    ideas = _between(text, 'id="ideas"', 'id="samples"')
+    svg = ideas[ideas.index("<svg") : ideas.index("</svg>")]
+    assert NASTY_ESCAPED in svg
+    assert f'data-label="{NASTY_ESCAPED}"' in svg
+    assert "<script" not in svg and "<img" not in svg
+
+
+def test_hostile_series_and_category_names_inside_svg() -> None:
+    from dpo_titles.report.svg import BarSeries, bar_chart
+
+    chart = bar_chart(
+        [NASTY], [BarSeries(NASTY, [1.0], NASTY)], title=NASTY, x_label=NASTY, y_label=NASTY
+    )
+    hist = histogram_pair([1, 2], [3], names=(NASTY, NASTY), title=NASTY, x_label=NASTY)
+    line = line_chart(
+        [Series(NASTY, [(1, 1.0), (2, 2.0)], NASTY)], title=NASTY, x_label="s", y_label="v"
+    )
+    for svg in (chart, hist, line):
+        assert "<script" not in svg and "<img" not in svg and "</td>" not in svg
+        assert NASTY_ESCAPED in svg
+        assert f'aria-label="{NASTY_ESCAPED}"' in svg

@@ -74,7 +74,7 @@ def generate(
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 42,
-    batch_size: int = 32,
+    batch_size: int = 64,
     cache_dir: str | None = None,
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,

@@ -30,7 +30,7 @@ def make_generator(name: str, model: str | None = None, **options) -> TitleGener
 
         if not model:
             raise UserError("the hf provider needs --model: a local model folder or a hub id")
-        return HFGenerator(model, batch_size=options.get("batch_size", 32))
+        return HFGenerator(model, **{k: v for k, v in options.items() if k == "batch_size"})
     if name in ("together", "gemini"):
         return _api_backend(name, model, options)
     raise UserError(f"unknown provider {name!r}: choose one of {', '.join(GENERATORS)}")

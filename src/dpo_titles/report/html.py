@@ -18,6 +18,7 @@ from typing import Any
 from .svg import (
     BLUE,
     GREEN,
+    GREY,
     ORANGE,
     VERMILLION,
     BarSeries,
@@ -29,6 +30,7 @@ from .svg import (
     histogram_pair,
     line_chart,
     no_data,
+    verdict_rows,
 )
 
 PAGE_TITLE = "DPO title tuning report"
@@ -38,7 +40,13 @@ _Z95 = 1.959963984540054
 _SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passwd|credential|(access|auth|hf)_token)$", re.I
 )
-_VERDICTS = {"tuned": "tuned wins", "base": "base wins", "tie": "tie"}
+_VERDICTS = {"tuned": "tuned wins", "base": "base wins", "tie": "tie", "failed": "judge failed"}
+# Shown when a metrics file from before the evaluation stage wrote its own ``warnings`` names the
+# same judge for labelling and evaluation.
+_SAME_JUDGE_WARNING = (
+    "the evaluation judge is the same as the labelling judge ({judge}): the tuned model was "
+    "trained to please this judge, so the win rate overstates the gain"
+)
 
 CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #0072B2;
@@ -67,8 +75,9 @@ nav a:hover { text-decoration: underline; }
 .card .detail { font-size: .88rem; color: var(--muted); }
 .good { color: var(--win); }
 .bad { color: var(--loss); }
+/* auto-fill, not auto-fit: a lone chart keeps a column's width instead of filling the page. */
 .charts { display: grid; gap: 16px;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); }
+  grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 10px 10px 6px; }
 figcaption { font-weight: 600; font-size: .95rem; margin: 0 0 4px 4px; }
 svg.chart { display: block; width: 100%; height: auto; font-size: 12px; fill: var(--fg); }
@@ -95,13 +104,27 @@ td.rationale { color: var(--muted); overflow-wrap: anywhere; }
   white-space: nowrap; border: 1px solid var(--line); background: var(--soft); }
 .badge.tuned { background: #dafbe1; border-color: #aceebb; color: #116329; }
 .badge.base { background: #ffebe9; border-color: #ffcecb; color: #82071e; }
+.warnings { border: 1px solid #d4a72c; border-left: 6px solid #bf8700; background: #fff8c5;
+  border-radius: 8px; padding: 10px 14px; margin: 1.2rem 0 0; }
+.warnings h2 { font-size: 1rem; margin: 0 0 .3rem; padding: 0; border: 0; }
+.warnings ul { margin: 0; padding-left: 1.2rem; }
+.warnings li { margin: .15rem 0; }
+figure.wide { grid-column: 1 / -1; }
+figure.wide svg.chart { max-width: 900px; margin: 0 auto; }
 code { font: .85rem/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   overflow-wrap: anywhere; white-space: pre-wrap; }
 @media print {
-  body { font-size: 11pt; }
+  :root { --fg: #000; --muted: #000; --accent: #000; --win: #000; --loss: #000; }
+  body { font-size: 11pt; color: #000; background: #fff; }
   .container { max-width: none; padding: 0; }
   nav { display: none; }
-  .card, figure { box-shadow: none; break-inside: avoid; page-break-inside: avoid; }
+  header, thead, thead th, nav, .warnings { position: static !important; }
+  .lead, .meta, .note, .card h3, .card .detail, .chars, td.rationale, .tally, .no-data,
+  .good, .bad, .badge, a { color: #000 !important; }
+  .warnings { background: #fff; border-color: #000; break-inside: avoid; }
+  .charts { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  svg.chart { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  .card, figure, svg { box-shadow: none; break-inside: avoid; page-break-inside: avoid; }
   tr, .idea-row { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   h2 { break-after: avoid; page-break-after: avoid; }
@@ -115,6 +138,7 @@ _SECTIONS = (
     ("rewards", "Rewards"),
     ("comparison-bars", "Base vs tuned"),
     ("lengths", "Title lengths"),
+    ("ideas", "By idea"),
     ("samples", "Samples"),
     ("config", "Configuration"),
     ("metrics", "All metrics"),
@@ -178,8 +202,9 @@ def _card(title: str, value: str, detail: str = "", value_class: str = "") -> st
     )
 
 
-def _figure(caption: str, chart: str) -> str:
-    return f"<figure><figcaption>{esc(caption)}</figcaption>\n{chart}\n</figure>"
+def _figure(caption: str, chart: str, *, wide: bool = False) -> str:
+    open_tag = '<figure class="wide">' if wide else "<figure>"
+    return f"{open_tag}<figcaption>{esc(caption)}</figcaption>\n{chart}\n</figure>"
 
 
 def _section(section_id: str, heading: str, body: str, intro: str = "") -> str:
@@ -228,7 +253,15 @@ def _summary(
         f"{label} {esc('n/a' if value is None else value)}"
         for label, value in (("W", wins), ("T", ties), ("L", losses))
     )
-    cards.append(_card("Comparisons", "n/a" if n is None else f"{n:,}", f"{wtl} (wins for tuned)"))
+    failed = _count(metrics.get("eval_failures"))
+    failed_note = f"<br>{failed:,} more failed at the judge, left out" if failed else ""
+    cards.append(
+        _card(
+            "Comparisons",
+            "n/a" if n is None else f"{n:,}",
+            f"{wtl} (wins for tuned){failed_note}",
+        )
+    )
 
     base_c, tuned_c = metrics.get("compliance_base"), metrics.get("compliance_tuned")
     delta = ""
@@ -273,6 +306,10 @@ def _summary(
         )
     )
 
+    implicit = _implicit_reward_card(metrics)
+    if implicit:
+        cards.append(implicit)
+
     if "position_flip_rate" in metrics:
         cards.append(
             _card(
@@ -282,6 +319,29 @@ def _summary(
             )
         )
     return f'<div class="cards">\n{chr(10).join(cards)}\n</div>'
+
+
+def _implicit_reward_card(metrics: Mapping[str, Any]) -> str:
+    """The tuned model's own ranking of the held-out preference pairs, judge-free: the share
+    of pairs whose implicit DPO reward margin (chosen over rejected) is positive."""
+    if "implicit_reward_accuracy" not in metrics:
+        return ""
+    accuracy = finite(metrics.get("implicit_reward_accuracy"))
+    pairs = _count(metrics.get("implicit_reward_pairs"))
+    margin = finite(metrics.get("implicit_reward_margin_mean"))
+    parts = [f"of {pairs:,} held-out pairs" if pairs else "of the held-out pairs"]
+    parts[0] += " ranked as labelled by the tuned model's own DPO reward (no eval judge)"
+    if pairs and accuracy is not None and 0 <= accuracy <= 1:
+        low, high = wilson_interval(accuracy, pairs)
+        parts.append(f"Wilson 95% CI {esc(_rate(low))} – {esc(_rate(high))}")
+    if margin is not None:
+        parts.append(f"mean margin {esc(_num(margin))}")
+    detail = "<br>".join(parts)
+    cls = ""
+    if accuracy is not None and 0 <= accuracy <= 1 and pairs:
+        low, high = wilson_interval(accuracy, pairs)
+        cls = "good" if low > 0.5 else "bad" if high < 0.5 else ""
+    return _card("Implicit reward accuracy", _rate(accuracy), detail, cls)
 
 
 def _training(history: Sequence[Mapping[str, Any]]) -> str:
@@ -385,7 +445,28 @@ def _bars(metrics: Mapping[str, Any]) -> str:
         y_label="characters",
         value_format=lambda v: fmt_number(round(v, 1)),
     )
-    figures = [_figure("Rubric compliance", compliance), _figure("Title length", lengths)]
+    diversity_rows = [
+        (label, metrics.get(f"{key}_base"), metrics.get(f"{key}_tuned"))
+        for label, key in (("distinct-1", "distinct1"), ("distinct-2", "distinct2"))
+        if key == "distinct2" or f"{key}_base" in metrics or f"{key}_tuned" in metrics
+    ]
+    diversity = bar_chart(
+        [label for label, _, _ in diversity_rows],
+        [
+            BarSeries("base", [b for _, b, _ in diversity_rows], BLUE),
+            BarSeries("tuned", [t for _, _, t in diversity_rows], ORANGE),
+        ],
+        title="Diversity (distinct word n-grams), base vs tuned",
+        x_label="share of word n-grams that are distinct",
+        y_label="distinct-n",
+        y_include=(0.0, 1.0),
+        value_format=lambda v: f"{v:.3f}",
+    )
+    figures = [
+        _figure("Rubric compliance", compliance),
+        _figure("Title length", lengths),
+        _figure("Diversity", diversity),
+    ]
     return f'<div class="charts">\n{chr(10).join(figures)}\n</div>'
 
 
@@ -404,6 +485,25 @@ def _lengths(comparisons: Sequence[Mapping[str, Any]]) -> str:
         y_label="titles",
     )
     return f'<div class="charts">\n{_figure("Title length histogram", chart)}\n</div>'
+
+
+def _ideas(comparisons: Sequence[Mapping[str, Any]]) -> str:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for comparison in comparisons:
+        groups.setdefault(str(comparison.get("idea", "")) or "(no idea)", []).append(comparison)
+    rows = []
+    for idea, members in groups.items():
+        wins, ties, losses = _tally(members)
+        if wins + ties + losses:
+            rows.append((idea, (wins, ties, losses)))
+    # Best ideas for the tuned model first, so the chart reads as a distribution.
+    rows.sort(key=lambda r: (-(r[1][0] + 0.5 * r[1][1]) / sum(r[1]), r[0]))
+    chart = verdict_rows(
+        rows,
+        [("tuned wins", GREEN), ("tie", GREY), ("base wins", VERMILLION)],
+        title="Verdicts per held-out idea, tuned vs base",
+    )
+    return f'<div class="charts">\n{_figure("Verdicts by idea", chart, wide=True)}\n</div>'
 
 
 def _sample_key(comparison: Mapping[str, Any]) -> tuple[int, float, str]:
@@ -514,13 +614,53 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
     )
 
 
+def _warning_list(metrics: Mapping[str, Any]) -> list[str]:
+    """The evaluation's own warnings (a list of strings; one string is taken as one warning),
+    plus what the report can tell from the figures: failed comparisons, and, for metrics
+    written before the evaluation listed warnings, a shared labelling and evaluation judge."""
+    raw = metrics.get("warnings")
+    if isinstance(raw, str):
+        raw = [raw]
+    found = [str(w).strip() for w in raw if str(w).strip()] if isinstance(raw, list) else []
+    label_judge, eval_judge = metrics.get("label_judge"), metrics.get("eval_judge")
+    if (
+        "warnings" not in metrics
+        and isinstance(label_judge, str)
+        and label_judge
+        and label_judge == eval_judge
+    ):
+        found.append(_SAME_JUDGE_WARNING.format(judge=label_judge))
+    failed = _count(metrics.get("eval_failures"))
+    if failed:
+        found.append(
+            f"{failed:,} comparison{'s' if failed != 1 else ''} failed at the judge and "
+            f"{'are' if failed != 1 else 'is'} left out of every figure"
+        )
+    return list(dict.fromkeys(found))
+
+
+def _warnings(metrics: Mapping[str, Any]) -> str:
+    found = _warning_list(metrics)
+    if not found:
+        return ""
+    items = "\n".join(f"<li>{esc(w)}</li>" for w in found)
+    return (
+        '<aside class="warnings" id="warnings" role="note" aria-labelledby="warnings-heading">\n'
+        f'<h2 id="warnings-heading">Read with care</h2>\n<ul>\n{items}\n</ul>\n</aside>'
+    )
+
+
 def _header(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     meta = []
     for key in ("model", "base_model", "model_name"):
         if isinstance(config.get(key), str) and config[key]:
             meta.append(f"Base model: <code>{esc(config[key])}</code>")
             break
-    for key, label in (("label_judge", "Preference labels"), ("eval_judge", "Evaluation judge")):
+    for key, label in (
+        ("label_judge", "Preference labels"),
+        ("eval_judge", "Evaluation judge"),
+        ("eval_ideas_source", "Evaluation ideas"),
+    ):
         if metrics.get(key) not in (None, ""):
             meta.append(f"{label}: <code>{esc(metrics[key])}</code>")
     meta_html = f'<p class="meta">{" · ".join(meta)}</p>' if meta else ""
@@ -579,6 +719,13 @@ def build_report(
             "Character counts of the base and tuned titles in the comparisons below.",
         ),
         _section(
+            "ideas",
+            "Verdicts by idea",
+            _ideas(samples),
+            "One bar per held-out idea: how its comparisons went. A tuned model that wins overall "
+            "on a few ideas only shows here as a few long green bars.",
+        ),
+        _section(
             "samples",
             "Samples, grouped by idea",
             _samples(samples),
@@ -593,7 +740,9 @@ def build_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(PAGE_TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         '<main class="container">\n'
-        f"{_header(metrics, config)}\n" + "\n".join(sections) + "\n</main>\n</body>\n</html>\n"
+        f"{_header(metrics, config)}\n{_warnings(metrics)}\n"
+        + "\n".join(sections)
+        + "\n</main>\n</body>\n</html>\n"
     )
 
 

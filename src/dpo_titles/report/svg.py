@@ -435,3 +435,102 @@ def histogram_pair(
     parts.append("</g>")
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters with an ellipsis; cut before escaping, so an
+    entity is never split."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+
+
+def verdict_rows(
+    rows: Sequence[tuple[str, Sequence[int]]],
+    segments: Sequence[tuple[str, str]],
+    *,
+    title: str,
+    x_label: str = "share of comparisons",
+    label_chars: int = 34,
+    width: int = 760,
+) -> str:
+    """One horizontal 100% stacked bar per row: ``rows`` are ``(label, counts)`` with one count
+    per ``(name, colour)`` segment. Shares, not counts, so ideas with a failed comparison or two
+    stay comparable; the counts are in each segment's tooltip and at the end of the bar. A
+    dashed line marks 50%. The chart grows with the number of rows."""
+    kept = [
+        (str(label), [max(0, int(c)) for c in counts])
+        for label, counts in rows
+        if len(counts) == len(segments) and sum(max(0, int(c)) for c in counts) > 0
+    ]
+    if not kept or not segments:
+        return no_data(title)
+
+    legend, top = _legend([(name, color, "box") for name, color in segments])
+    row_h, bar_h = 22.0, 14.0
+    left = 12 + label_chars * _CHAR_W
+    right = 56.0
+    plot_w = width - left - right
+    height = top + len(kept) * row_h + 44
+    base_y = top + len(kept) * row_h
+
+    def sx(share: float) -> float:
+        return left + share * plot_w
+
+    parts = [
+        f'<svg class="chart verdict-rows" viewBox="0 0 {width} {_c(height)}" '
+        f'role="img" aria-label="{esc(title)}" preserveAspectRatio="xMidYMid meet">',
+        f"<title>{esc(title)}</title>",
+        f"<desc>{esc(f'Stacked bars, one per row ({len(kept)} rows), of the {x_label}.')}</desc>",
+    ]
+    # The legend is laid out for the standard width; start it at the plot's left edge.
+    parts.append(f'<g transform="translate({_c(left - 60)} 0)">')
+    parts += legend
+    parts.append("</g>")
+    parts.append('<g class="axis x-axis">')
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = sx(tick)
+        parts.append(
+            f'<line class="grid" x1="{_c(x)}" y1="{_c(top)}" x2="{_c(x)}" y2="{_c(base_y)}"/>'
+        )
+        parts.append(
+            f'<text x="{_c(x)}" y="{_c(base_y + 16)}" text-anchor="middle">{tick:.0%}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="{_c(left + plot_w / 2)}" y="{_c(height - 8)}" '
+        f'text-anchor="middle">{esc(x_label)}</text>'
+    )
+    parts.append("</g>")
+
+    parts.append('<g class="bars">')
+    for index, (label, counts) in enumerate(kept):
+        y = top + index * row_h + (row_h - bar_h) / 2
+        total = sum(counts)
+        parts.append(f'<g class="row" data-label="{esc(label)}">')
+        parts.append(
+            f'<text x="{_c(left - 8)}" y="{_c(y + bar_h - 3)}" text-anchor="end">'
+            f"<title>{esc(label)}</title>{esc(shorten(label, label_chars))}</text>"
+        )
+        start = 0.0
+        for (name, color), count in zip(segments, counts, strict=True):
+            if not count:
+                continue
+            share = count / total
+            parts.append(
+                f'<rect class="bar" data-series="{esc(name)}" data-count="{count}" '
+                f'x="{_c(sx(start))}" y="{_c(y)}" width="{_c(share * plot_w)}" '
+                f'height="{_c(bar_h)}" fill="{esc(color)}"><title>{esc(label)}: {esc(name)} '
+                f"{count} of {total}</title></rect>"
+            )
+            start += share
+        parts.append(
+            f'<text class="value" x="{_c(left + plot_w + 6)}" y="{_c(y + bar_h - 3)}">'
+            f"n={total}</text>"
+        )
+        parts.append("</g>")
+    parts.append("</g>")
+    parts.append(
+        f'<line class="midline" x1="{_c(sx(0.5))}" y1="{_c(top - 4)}" x2="{_c(sx(0.5))}" '
+        f'y2="{_c(base_y)}" stroke="#1f2328" stroke-width="1.2" stroke-dasharray="4 3"/>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts)
