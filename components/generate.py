@@ -39,8 +39,8 @@ def generate_titles(
         top_p: Nucleus sampling probability mass.
         max_new_tokens: Longest answer, in tokens.
         seed: Sampling seed.
-        response_cache: API back ends: folder of the response cache (a mounted volume), so a
-            retried task does not pay twice; empty for none.
+        response_cache: API back ends: folder of the response cache, so a retried task does not
+            pay twice; empty: the cache volume's, or none without one.
         cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
             or not mounted for none.
         max_in_flight: API back ends: most requests at once.

@@ -27,7 +27,8 @@ def label_preferences(
         mode: `listwise` (rank all titles of an idea twice, shuffled) or `pairwise` (each pair
             in both orders); either way only verdicts that survive the swap are kept.
         model: API judges: model name; empty for the back end's default.
-        response_cache: API judges: folder of the response cache; empty for none.
+        response_cache: API judges: folder of the response cache; empty: the cache volume's, or
+            none without one.
         cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
             or not mounted for none.
         max_in_flight: API judges: most requests at once.

@@ -13,6 +13,8 @@ def preflight(
     export_model_uri: str = "",
     hub_dataset_repo: str = "",
     hub_model_repo: str = "",
+    eval_ideas_uri: str = "",
+    human_preferences_uri: str = "",
 ):
     """Check the inputs before any expensive task starts.
 
@@ -24,6 +26,8 @@ def preflight(
         export_model_uri: Planned model export (gs://).
         hub_dataset_repo: Planned Hub dataset repo; a valid name and HF_TOKEN are required.
         hub_model_repo: Planned Hub model repo.
+        eval_ideas_uri: Optional evaluation ideas CSV; read and checked now.
+        human_preferences_uri: Optional human-labelled pairs CSV; its columns are checked now.
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.exports import Exports
@@ -31,4 +35,11 @@ def preflight(
 
     exports = Exports(export_dataset_uri, export_model_uri, hub_dataset_repo, hub_model_repo)
     with exit_on_user_error("preflight"):
-        validate(ideas_uri, ideas.path, backends.split(","), exports)
+        validate(
+            ideas_uri,
+            ideas.path,
+            backends.split(","),
+            exports,
+            eval_ideas_path=eval_ideas_uri or None,
+            human_preferences_path=human_preferences_uri or None,
+        )

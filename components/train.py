@@ -37,7 +37,7 @@ def train_dpo(
         model: Tuned model folder, loadable with `from_pretrained`, with log history and card.
         metrics: Final training and validation figures.
         base_model: Model to tune: a hub id or a folder the task can read.
-        recipe: Training recipe (`seed`, `lora`, `local`) from the package's recipes.
+        recipe: Training recipe (`seed`, `lora`, `local`) or a recipe YAML path the task can read.
         recipe_overrides: Any recipe fields to override, e.g. {"lora_r": 32}.
         loss_type: Recipe override (empty: the recipe's), e.g. `sigmoid` or `sigmoid,sft`.
         beta: Recipe override: DPO beta.

@@ -98,6 +98,7 @@ def dpo_titles_pipeline(
     hub_private: bool = True,
     eval_samples_per_idea: int = 4,
     eval_seed: int = 1234,
+    eval_reward_pairs: int = 512,
     accelerator_type: str = "nvidia.com/gpu",
     accelerator_count: int = 1,
     gpu_node_selector: dict = {},
@@ -164,6 +165,7 @@ def dpo_titles_pipeline(
     hub_private: Create new Hub repos as private.
     eval_samples_per_idea: Titles per held-out idea from each model.
     eval_seed: Sampling seed of the evaluation (same for both models).
+    eval_reward_pairs: Validation pairs scored for the DPO implicit reward accuracy (0: skip).
     accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
     accelerator_count: GPUs per training and evaluation task.
     gpu_node_selector: Node selector of the GPU tasks, e.g.
@@ -180,6 +182,8 @@ def dpo_titles_pipeline(
         export_model_uri=export_model_uri,
         hub_dataset_repo=hub_dataset_repo,
         hub_model_repo=hub_model_repo,
+        eval_ideas_uri=eval_ideas_uri,
+        human_preferences_uri=human_preferences_uri,
     ).set_display_name("preflight")
     # Fan-out: each shard of ideas gets its own generate and label pods; with shards=1 this is
     # one pod of each, as before.
@@ -262,6 +266,7 @@ def dpo_titles_pipeline(
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         seed=eval_seed,
+        reward_pairs=eval_reward_pairs,
         response_cache=response_cache,
         max_in_flight=api_max_in_flight,
         requests_per_minute=api_requests_per_minute,

@@ -155,7 +155,7 @@ def chain(tmp_path_factory, tiny_model):
     return d
 
 
-def test_chain_writes_every_stage_output(chain):
+def test_chain_writes_every_stage_output(chain, tiny_model):
     from transformers import AutoModelForCausalLM
 
     from dpo_titles.dataset import load_split
@@ -170,7 +170,9 @@ def test_chain_writes_every_stage_output(chain):
     assert model.num_parameters() > 0
     history = json.loads((chain / "tuned" / "log_history.json").read_text())
     assert any("loss" in h for h in history) and any("eval_loss" in h for h in history)
-    assert (chain / "tuned" / "README.md").read_text().startswith("---\nbase_model:")
+    card = (chain / "tuned" / "README.md").read_text()
+    # A local base model is named in the text; only a hub id goes in the Hub's base_model field.
+    assert card.startswith("---\nlibrary_name: transformers") and f"`{tiny_model}`" in card
     metrics = json.loads((chain / "eval" / "metrics.json").read_text())
     for key in [
         "win_rate",

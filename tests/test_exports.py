@@ -96,3 +96,41 @@ def test_preflight_refuses_a_bad_export_before_reading_ideas(tmp_path):
             hub_model_repo="bad repo name",
         )
     assert exc.value.code == 2 and not (tmp_path / "ideas.csv").exists()
+
+
+def test_preflight_reads_the_optional_inputs_before_training(tmp_path):
+    from dpo_titles.stages import validate
+
+    ideas = str(REPO / "data" / "ideas.csv")
+    with pytest.raises(UserError, match="missing.csv"):
+        validate(ideas, eval_ideas_path=str(tmp_path / "missing.csv"))
+    bad = tmp_path / "human.csv"
+    bad.write_text("idea,better\nx,y\n")
+    with pytest.raises(UserError, match="chosen"):
+        validate(ideas, human_preferences_path=str(bad))
+    assert validate(ideas, eval_ideas_path=ideas)["ideas"] > 0
+
+
+def test_human_pairs_join_the_dataset_and_bad_rows_are_refused(tmp_path):
+    from dpo_titles.dataset import load_split
+    from dpo_titles.files import write_csv
+    from dpo_titles.stages import prepare
+
+    cols = ["idea", "chosen", "rejected", "judge"]
+    judged = [
+        {"idea": f"idea {i}", "chosen": "A Good Title", "rejected": "bad", "judge": "rubric"}
+        for i in range(6)
+    ]
+    write_csv(tmp_path / "prefs.csv", judged, cols)
+    human = [{"idea": "a human idea", "chosen": "Human Pick", "rejected": "meh", "judge": ""}]
+    write_csv(tmp_path / "human.csv", human, cols)
+    stats = prepare(
+        str(tmp_path / "prefs.csv"), str(tmp_path / "ds"), 0.3, 0, str(tmp_path / "human.csv")
+    )
+    assert stats["human_pairs"] == 1
+    assert "human" in load_split(tmp_path / "ds")["judges"]
+    write_csv(tmp_path / "same.csv", [{**human[0], "rejected": "Human Pick"}], cols)
+    with pytest.raises(UserError, match="row 2: needs an idea and two different titles"):
+        prepare(
+            str(tmp_path / "prefs.csv"), str(tmp_path / "ds2"), 0.3, 0, str(tmp_path / "same.csv")
+        )

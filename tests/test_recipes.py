@@ -34,3 +34,8 @@ def test_bad_recipes_say_what_to_fix(tmp_path):
     custom = tmp_path / "mine.yaml"
     custom.write_text("epochs: 1\nbeta: 0.2\n")
     assert load_recipe(str(custom)).beta == 0.2
+
+
+def test_epochs_may_be_fractional():
+    assert load_recipe("seed", {"epochs": "0.5"}).epochs == 0.5
+    assert load_recipe("seed").epochs == 2.0

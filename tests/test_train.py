@@ -88,6 +88,8 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
     # The history spans the whole run: steps from before the kill came back with the checkpoint.
     assert min(logged) < 8 < max(logged)
     assert logged == sorted(set(logged))
+    # Once the model is written its checkpoints go (GBs each on a real model); run.json stays.
+    assert not list(ckpt.glob("checkpoint-*")) and (ckpt / "run.json").is_file()
 
 
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path, dataset, tiny_model):
@@ -95,7 +97,7 @@ def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path, dataset, tiny_m
     quick = load_recipe("local", {**QUICK, "epochs": 1})
     train_dpo(str(tiny_model), dataset, tmp_path / "a", quick, checkpoint_dir=str(ckpt))
     other = load_recipe("local", {**QUICK, "epochs": 1, "beta": 0.5})
-    with pytest.raises(UserError, match="other settings .*beta|belongs to a run"):
+    with pytest.raises(UserError, match=r"belongs to a run with other settings \(recipe\)"):
         train_dpo(str(tiny_model), dataset, tmp_path / "b", other, checkpoint_dir=str(ckpt))
 
 
@@ -144,10 +146,20 @@ def test_lora_adapter_only_output_loads_on_the_base(tmp_path, dataset, tiny_mode
 
 
 def test_precomputed_reference_log_probs_train(tmp_path, dataset, tiny_model):
+    from transformers import TrainerCallback
+
+    seen = {}
+
+    class Columns(TrainerCallback):
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            seen["columns"] = set(next(iter(train_dataloader)))
+
     recipe = load_recipe("local", {**QUICK, "epochs": 1, "precompute_ref_log_probs": "true"})
-    stats = train_dpo(str(tiny_model), dataset, tmp_path / "pre", recipe)
+    stats = train_dpo(str(tiny_model), dataset, tmp_path / "pre", recipe, callbacks=[Columns()])
     assert stats["global_step"] == EXPECTED_STEPS // 2
     assert "train_rewards/margins" in stats and "eval_loss" in stats
+    # The reference log-probs were computed once and ride in every batch.
+    assert {"ref_chosen_logps", "ref_rejected_logps"} <= seen["columns"]
 
 
 def test_doubled_end_of_turn_token_is_refused(tmp_path, tiny_model):

@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="save checkpoints here and resume from the last one when run again (default: none)",
     )
     p.add_argument(
+        "--base-name",
+        help="what to call the base model in the card and checkpoints (default: --model; set "
+        "when --model is a local copy of a gs:// or hub model)",
+    )
+    p.add_argument(
         "--num-processes",
         type=int,
         default=1,
@@ -235,6 +240,7 @@ def run(args: argparse.Namespace) -> dict:
                 _overrides(args.set),
                 checkpoint_dir=args.checkpoint_dir,
                 num_processes=args.num_processes,
+                base_name=args.base_name,
             )
         case "evaluate":
             return stages.evaluate(

@@ -16,17 +16,26 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 
-def _completion_ids(tokenizer, prompt: list[dict], completion: list[dict]) -> tuple[list, list]:
-    """Token ids of the prompt and of the completion, as DPOTrainer splits them: the completion
-    starts where prompt-alone and prompt-plus-completion stop agreeing."""
-    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
-    full_ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
-    if not isinstance(prompt_ids, list):  # transformers 5 returns a BatchEncoding
-        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
-    cut = 0
-    while cut < min(len(prompt_ids), len(full_ids)) and prompt_ids[cut] == full_ids[cut]:
-        cut += 1
-    return list(full_ids[:cut]), list(full_ids[cut:])
+def _ids(tokenizer, messages: list[dict], **kwargs) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, **kwargs)
+    return list(ids if isinstance(ids, list) else ids["input_ids"])  # v5: a BatchEncoding
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _split_pair(tokenizer, row: dict) -> tuple[list[int], list[int], list[int]]:
+    """Prompt, chosen and rejected ids as DPOTrainer splits them: the completions start where the
+    prompt alone stops agreeing with either prompt-plus-completion."""
+    prompt = _ids(tokenizer, row["prompt"], add_generation_prompt=True)
+    chosen = _ids(tokenizer, row["prompt"] + row["chosen"])
+    rejected = _ids(tokenizer, row["prompt"] + row["rejected"])
+    cut = min(_common(prompt, chosen), _common(prompt, rejected))
+    return prompt[:cut], chosen[cut:], rejected[cut:]
 
 
 def sequence_logps(
@@ -44,8 +53,8 @@ def sequence_logps(
     pad = tokenizer.pad_token_id
     items = []
     for row in rows:
-        for side in ("chosen", "rejected"):
-            p, c = _completion_ids(tokenizer, row["prompt"], row[side])
+        p, chosen, rejected = _split_pair(tokenizer, row)
+        for c in (chosen, rejected):
             if max_length:
                 c = c[: max(0, max_length - len(p))]
             items.append((p, c))

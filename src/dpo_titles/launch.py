@@ -25,6 +25,7 @@ def launch_command(
     recipe: str,
     overrides: dict,
     checkpoint_dir: str | None,
+    base_name: str | None = None,
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -57,6 +58,8 @@ def launch_command(
             cmd += ["--set", f"{key}={shown}"]
     if checkpoint_dir:
         cmd += ["--checkpoint-dir", str(checkpoint_dir)]
+    if base_name and base_name != model:
+        cmd += ["--base-name", base_name]
     return cmd
 
 

@@ -26,7 +26,14 @@ OUTPUTS = {
 }
 
 # Parameters that name a local path; made absolute so each task finds them whatever its cwd.
-PATH_PARAMS = ("ideas_uri", "eval_ideas_uri", "base_model", "generator_model", "checkpoint_dir")
+PATH_PARAMS = (
+    "ideas_uri",
+    "eval_ideas_uri",
+    "human_preferences_uri",
+    "base_model",
+    "generator_model",
+    "checkpoint_dir",
+)
 
 
 def resolve_local_paths(params: dict) -> dict:
@@ -37,8 +44,8 @@ def resolve_local_paths(params: dict) -> dict:
             path = Path(value)
             if path.exists():
                 out[key] = str(path.resolve())
-            elif key in ("ideas_uri", "eval_ideas_uri"):
-                raise UserError(f"{key}: ideas file {value} does not exist")
+            elif key in ("ideas_uri", "eval_ideas_uri", "human_preferences_uri"):
+                raise UserError(f"{key}: file {value} does not exist: fix the path")
             elif key == "checkpoint_dir":
                 out[key] = str(path.resolve())  # created by the training task
             elif value.startswith((".", "/")) or os.sep in value and not _looks_like_hub_id(value):

@@ -15,7 +15,7 @@ from .errors import UserError
 class Recipe:
     name: str
     description: str = ""
-    epochs: float = 2
+    epochs: float = 2.0
     batch_size: int = 1
     gradient_accumulation_steps: int = 4
     learning_rate: float = 1e-6

@@ -22,18 +22,25 @@ COMPARISONS_FILE = "comparisons.csv"
 
 
 def local_input(uri: str | None) -> str | None:
-    """A local path for an input that may be a gs:// URI (a file or a model folder); local
-    paths and hub ids come back unchanged. Downloads go under HF_HOME when it is set (the cache
-    volume on a cluster), else to a temporary folder."""
+    """A local path for an input that may be a gs:// URI (a file or a model folder), downloaded
+    to a temporary folder; local paths and hub ids come back unchanged."""
     from .storage import is_gcs, localize
 
     if not uri or not is_gcs(uri):
         return uri
-    home = os.environ.get("HF_HOME")
-    return localize(uri, Path(home) / "gcs" if home else None)
+    # A fresh folder of this pod's own: shard pods or processes sharing a cache volume would
+    # otherwise race on one download.
+    return localize(uri)
 
 
-def validate(ideas_path: str, out_path: str | None = None, backends=(), exports=None) -> dict:
+def validate(
+    ideas_path: str,
+    out_path: str | None = None,
+    backends=(),
+    exports=None,
+    eval_ideas_path: str | None = None,
+    human_preferences_path: str | None = None,
+) -> dict:
     """Check the inputs before anything expensive: the ideas file, and that the API keys of the
     chosen back ends are set. Optionally write the validated ideas for later stages."""
     from .ideas import load_ideas, write_ideas
@@ -50,6 +57,15 @@ def validate(ideas_path: str, out_path: str | None = None, backends=(), exports=
 
         check_exports(exports)
     ideas = load_ideas(local_input(ideas_path))
+    # The optional inputs later stages read: a typo there should fail now, not after training.
+    if eval_ideas_path:
+        load_ideas(local_input(eval_ideas_path))
+    if human_preferences_path:
+        read_csv(
+            local_input(human_preferences_path),
+            ["idea", "chosen", "rejected"],
+            "human preferences",
+        )
     if out_path:
         write_ideas(ideas, out_path)
     log.info("%s: %d ideas, all valid", ideas_path, len(ideas))
@@ -164,7 +180,13 @@ def prepare(
             ["idea", "chosen", "rejected"],
             "human preferences",
         )
-        for row in human:
+        for number, row in enumerate(human, start=2):
+            chosen, rejected = row["chosen"].strip(), row["rejected"].strip()
+            if not row["idea"].strip() or not chosen or not rejected or chosen == rejected:
+                raise UserError(
+                    f"{human_preferences_path} row {number}: needs an idea and two different "
+                    "titles in chosen and rejected"
+                )
             row["judge"] = row.get("judge") or "human"
         prefs = prefs + human
     stats = build_dataset(prefs, out_dir, val_fraction, seed)
@@ -185,6 +207,7 @@ def train(
     overrides: dict | None = None,
     checkpoint_dir: str | None = None,
     num_processes: int = 1,
+    base_name: str | None = None,
 ) -> dict:
     """Tune `model` with DPO. With `num_processes` > 1 (GPUs on one node), the same command runs
     under `accelerate launch`, one process per GPU, and this returns the figures it wrote."""
@@ -194,16 +217,30 @@ def train(
     chosen = load_recipe(recipe, overrides)
     if num_processes < 1:
         raise UserError(f"number of training processes must be at least 1, got {num_processes}")
+    # Download a gs:// model once, here, before any worker process starts.
+    local_model = local_input(model)
     if num_processes > 1 and "LOCAL_RANK" not in os.environ:
         from .launch import run_distributed
 
         run_distributed(
-            num_processes, model, dataset_dir, out_dir, recipe, overrides or {}, checkpoint_dir
+            num_processes,
+            local_model,
+            dataset_dir,
+            out_dir,
+            recipe,
+            overrides or {},
+            checkpoint_dir,
+            base_name or model,
         )
         return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures")
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
     return train_dpo(
-        local_input(model), dataset_dir, out_dir, chosen, checkpoint_dir=checkpoint_dir
+        local_model,
+        dataset_dir,
+        out_dir,
+        chosen,
+        checkpoint_dir=checkpoint_dir,
+        base_name=base_name or model,
     )
 
 
@@ -294,7 +331,8 @@ def evaluate(
     trained_with = read_json(recipe_path, "recipe") if recipe_path.is_file() else {}
     validation = load_dataset_dict(dataset_dir)["validation"]
     if reward_pairs > 0 and len(validation):
-        pairs = validation.select(range(min(reward_pairs, len(validation))))
+        # A seeded sample across ideas: the rows are grouped by idea.
+        pairs = validation.shuffle(seed=seed).select(range(min(reward_pairs, len(validation))))
         metrics.update(
             implicit_reward_accuracy(
                 base_model,
@@ -307,11 +345,6 @@ def evaluate(
     train_metrics = Path(tuned_model) / TRAIN_METRICS_FILE
     if train_metrics.is_file():
         metrics.update(json.loads(train_metrics.read_text(encoding="utf-8")))
-    if metrics.get("eval_failures"):
-        warnings.append(
-            f"the judge gave no usable verdict on {metrics['eval_failures']} comparisons; they "
-            "are left out of the win rate"
-        )
     metrics["warnings"] = warnings
     for warning in warnings:
         log.warning("%s", warning)

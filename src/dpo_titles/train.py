@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -152,7 +153,12 @@ def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     run_file = folder / RUN_FILE
     if run_file.is_file():
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(
+                f"{run_file} cannot be read ({exc}): remove the checkpoint folder {folder}"
+            ) from exc
         if previous != signature:
             changed = sorted(
                 k for k in set(previous) | set(signature) if previous.get(k) != signature.get(k)
@@ -161,8 +167,8 @@ def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
                 f"checkpoint folder {folder} belongs to a run with other settings "
                 f"({', '.join(changed)}): give this run its own checkpoint folder"
             )
-    else:
-        write_json(run_file, signature)
+    elif int(os.environ.get("RANK", "0")) == 0:
+        write_json(run_file, signature)  # one writer under accelerate
     return _last_good_checkpoint(folder)
 
 
@@ -182,19 +188,22 @@ def train_dpo(
     recipe: Recipe,
     checkpoint_dir: str | None = None,
     callbacks=(),
+    base_name: str | None = None,
 ) -> dict:
     """Train with `recipe`; write the tuned model folder (`from_pretrained`-loadable: merged, or
     the LoRA adapter alone when the recipe says so), its tokenizer, `log_history.json`,
     `train_metrics.json`, `recipe.json` and a model card. Returns the final figures.
 
     With `checkpoint_dir`, checkpoints are saved there every `recipe.save_steps` steps and a
-    rerun (a retried pod) resumes from the last complete one.
+    rerun (a retried pod) resumes from the last complete one. `base_name` is what the user called
+    the base model (a gs:// URI or hub id) when `model_path` is a local copy of it.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     began = time.perf_counter()
+    base_name = base_name or model_path
     data = load_dataset_dict(dataset_dir)
     train = data["train"].select_columns(["prompt", "chosen", "rejected"])
     val = data["validation"].select_columns(["prompt", "chosen", "rejected"])
@@ -232,7 +241,7 @@ def train_dpo(
     if checkpoint_dir:
         work = Path(checkpoint_dir)
         signature = {
-            "base_model": model_path,
+            "base_model": base_name,
             "recipe": recipe.as_dict(),
             "train_pairs": len(train),
             "train_data": _dataset_fingerprint(train),
@@ -312,14 +321,19 @@ def train_dpo(
         write_json(tmp / TRAIN_METRICS_FILE, metrics)
         write_json(
             tmp / RECIPE_FILE,
-            {"base_model": model_path, "adapter_only": adapter_only, **recipe.as_dict()},
+            {"base_model": base_name, "adapter_only": adapter_only, **recipe.as_dict()},
         )
         (tmp / "README.md").write_text(
-            model_card(model_path, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
+            model_card(base_name, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
         )
-    if not checkpoint_dir:
-        import shutil
+    import shutil
 
+    if checkpoint_dir:
+        # The model is written: its checkpoints (weights and optimizer state, GBs each) would only
+        # fill the cache volume. run.json stays, so the folder is not reused by another run.
+        for done in work.glob("checkpoint-*"):
+            shutil.rmtree(done, ignore_errors=True)
+    else:
         shutil.rmtree(work, ignore_errors=True)
     log.info("tuned model written to %s in %.0fs", out_dir, metrics["train_seconds"])
     return metrics
@@ -343,10 +357,14 @@ def model_card(
         f"{metrics.get('train_pairs', '?')} training and "
         f"{metrics.get('validation_pairs', '?')} validation preference pairs"
     )
+    # The Hub reads `base_model` as a model id: a folder or a gs:// URI goes in the text only.
+    hub_id = (
+        not base.startswith(("/", ".", "gs://"))
+        and base.count("/") <= 1
+        and not os.path.exists(base)
+    )
     return (
-        "---\n"
-        f"base_model: {base}\n"
-        "library_name: transformers\n"
+        "---\n" + (f"base_model: {base}\n" if hub_id else "") + "library_name: transformers\n"
         "tags: [dpo, trl, youtube-titles, dpo-titles]\n"
         "---\n"
         "# YouTube title writer, tuned with DPO\n\n"
