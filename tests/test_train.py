@@ -50,8 +50,11 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
     tmp_path, dataset, tiny_model
 ):
     recipe = load_recipe("local", QUICK)
+    before = sorted(p.relative_to(dataset) for p in dataset.rglob("*"))
     whole = train_dpo(str(tiny_model), dataset, tmp_path / "whole", recipe)
     assert whole["global_step"] == EXPECTED_STEPS and whole["resumed_from_step"] == 0
+    # Training reads its input artifact and writes nothing into it (no datasets cache files).
+    assert sorted(p.relative_to(dataset) for p in dataset.rglob("*")) == before
 
     # A real interruption: the process SIGKILLs itself right after the step-8 checkpoint is
     # written, as a pod does when its node goes away.

@@ -99,4 +99,6 @@ def load_dataset_dict(dataset_dir):
     path = Path(dataset_dir) / HF_DIR
     if not path.is_dir():
         raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
-    return load_from_disk(str(path))
+    # In memory: otherwise every `map` (TRL's tokenization) writes cache-*.arrow files into the
+    # input artifact, which another task may be reading or exporting, or which may be read-only.
+    return load_from_disk(str(path), keep_in_memory=True)
