@@ -22,7 +22,9 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # dpo_titles is installed; this covers a bare checkout
 
 from dpo_titles.dataset import to_example  # noqa: E402
+from dpo_titles.recipes import load_recipe  # noqa: E402
 from dpo_titles.tiny_model import train_tokenizer  # noqa: E402
+from dpo_titles.train import lora_config  # noqa: E402
 
 VARIANTS = ("full_ref", "lora", "precompute")
 VARIANT_HELP = {
@@ -240,17 +242,8 @@ def child_run(opts: dict, gate=None) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(opts["model"])
     policy = AutoModelForCausalLM.from_pretrained(opts["model"], dtype=dtype)
 
-    peft_config = None
-    if variant == "lora":
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=16,
-            lora_alpha=32,
-            lora_dropout=0.05,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
+    # The adapter the `lora` recipe trains (r=16 on every linear layer), built as train.py does.
+    peft_config = lora_config(load_recipe("lora")) if variant == "lora" else None
 
     times: list[float] = []
     cpu_times: list[float] = []

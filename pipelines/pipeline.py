@@ -30,6 +30,11 @@ CACHE_PVC = os.environ.get("CACHE_PVC", "dpo-titles-cache")
 CACHE_MOUNT = "/cache" if CACHE_PVC else ""
 
 
+def _retry(task) -> None:
+    """A pod lost to a preempted node or a flaky API is retried: twice, 60 s apart, doubling."""
+    task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+
+
 def _mount_cache(task, pvc_name) -> None:
     if CACHE_PVC:
         kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
@@ -220,7 +225,7 @@ def dpo_titles_pipeline(
         for api_task in (gen, lab):
             _use_secret(api_task, api_secret, API_KEYS)
             api_task.set_cpu_request("1").set_memory_request("2G")
-            api_task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+            _retry(api_task)
     candidates = merge_candidates(parts=dsl.Collected(gen.outputs["candidates"]))
     candidates.set_display_name("merge candidates")
     preferences = merge_preferences(parts=dsl.Collected(lab.outputs["preferences"]))
@@ -293,10 +298,9 @@ def dpo_titles_pipeline(
         _mount_cache(cached, cache_pvc)
     for cpu_task in (checked, prep):
         cpu_task.set_cpu_request("1").set_memory_request("2G")
-    # A pod lost to a preempted node or a flaky API is retried; the response cache makes a
-    # retried API task cheap, and training is idempotent.
+    # The response cache makes a retried API task cheap, and training resumes from its checkpoint.
     for retried in (trained, evaluated):
-        retried.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+        _retry(retried)
     exported = export_results(
         dataset=prep.outputs["dataset"],
         model=trained.outputs["model"],
@@ -307,7 +311,7 @@ def dpo_titles_pipeline(
         hub_private=hub_private,
     ).set_display_name("export")
     exported.set_cpu_request("1").set_memory_request("4G")
-    exported.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2)
+    _retry(exported)
     _use_secret(exported, api_secret, (HUB_TOKEN,))
     write_report(
         evaluation=evaluated.outputs["evaluation"],

@@ -155,7 +155,7 @@ def test_run_local_with_api_back_ends(tmp_path, tiny_model, capsys, monkeypatch)
 
 @pytest.mark.slow
 def test_run_local_reads_from_and_exports_to_cloud_storage(
-    tmp_path, tiny_model, capsys, monkeypatch
+    tmp_path, tiny_model, ideas_csv, capsys, monkeypatch
 ):
     """The whole pipeline through kfp.local against a real GCS emulator on loopback: the ideas
     and the base model come from gs://, the dataset and the tuned model go back to gs://."""
@@ -165,17 +165,11 @@ def test_run_local_reads_from_and_exports_to_cloud_storage(
     from pipelines.run_local import main
     from tests.fakes.gcs import GcsEmulator
 
-    with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:12]
-    ideas = tmp_path / "ideas.csv"
-    with open(ideas, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["idea"], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    rows = list(csv.DictReader(open(ideas_csv, encoding="utf-8")))
     with GcsEmulator(buckets=["inputs", "results"]) as emulator:
         # The kfp.local tasks are subprocesses; they find the emulator through the environment.
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
-        upload(ideas, "gs://inputs/ideas/ideas.csv")
+        upload(ideas_csv, "gs://inputs/ideas/ideas.csv")
         upload(tiny_model, "gs://inputs/models/tiny/")
         code = main(
             [

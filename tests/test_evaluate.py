@@ -63,11 +63,11 @@ def test_evaluation_ideas_add_a_file_but_never_a_trained_idea(tmp_path):
     trained = split["train_ideas"][0]
     val = split["validation_ideas"][0]
     extra.write_text(f"idea\nA brand new idea for a video\n{trained}\n{val}\n")
-    ideas, source = evaluation_ideas(str(ds), str(extra))
+    ideas, source = evaluation_ideas(split, str(extra))
     assert ideas == [*split["validation_ideas"], "A brand new idea for a video"]
     assert trained not in ideas
     assert "+ 1 from eval.csv" in source
-    alone, _ = evaluation_ideas(str(ds), None)
+    alone, _ = evaluation_ideas(split, None)
     assert alone == split["validation_ideas"]
 
 

@@ -47,15 +47,16 @@ def export(dataset_dir: str | None, model_dir: str | None, exports: Exports) -> 
     """Send the dataset and the model where `exports` says; returns where each went."""
     check_exports(exports)
     done: dict = {}
+    # A folder's files go under the URI as a prefix, with or without a trailing slash.
     if exports.dataset_uri and dataset_dir:
         from .storage import upload
 
-        done["dataset_files_uploaded"] = len(upload(dataset_dir, _prefix(exports.dataset_uri)))
+        done["dataset_files_uploaded"] = len(upload(dataset_dir, exports.dataset_uri))
         done["dataset_uri"] = exports.dataset_uri
     if exports.model_uri and model_dir:
         from .storage import upload
 
-        done["model_files_uploaded"] = len(upload(model_dir, _prefix(exports.model_uri)))
+        done["model_files_uploaded"] = len(upload(model_dir, exports.model_uri))
         done["model_uri"] = exports.model_uri
     if exports.hub_dataset_repo and dataset_dir:
         from .dataset import HF_DIR
@@ -79,7 +80,3 @@ def export(dataset_dir: str | None, model_dir: str | None, exports: Exports) -> 
     if not exports.any():
         log.info("no exports asked for")
     return done
-
-
-def _prefix(uri: str) -> str:
-    return uri if uri.endswith("/") else uri + "/"

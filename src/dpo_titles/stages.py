@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import read_csv, read_json, write_json
+from .providers.hf import DEFAULT_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def generate(
     top_p: float = 0.95,
     max_new_tokens: int = 40,
     seed: int = 42,
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     cache_dir: str | None = None,
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
@@ -244,12 +245,9 @@ def train(
     )
 
 
-def evaluation_ideas(dataset_dir: str, extra_ideas_path: str | None) -> tuple[list[str], str]:
+def evaluation_ideas(split: dict, extra_ideas_path: str | None) -> tuple[list[str], str]:
     """The held-out ideas: the split's validation ideas plus an optional ideas file, never an
     idea that was trained on. Returns the ideas and a description of where they came from."""
-    from .dataset import load_split
-
-    split = load_split(dataset_dir)
     ideas = list(split["validation_ideas"])
     source = f"{len(ideas)} validation ideas of the split"
     if extra_ideas_path:
@@ -268,8 +266,6 @@ def evaluation_ideas(dataset_dir: str, extra_ideas_path: str | None) -> tuple[li
         added = [i for i in extra if i not in trained and not (i in seen or seen.add(i))]
         ideas += added
         source += f" + {len(added)} from {Path(extra_ideas_path).name}"
-    if not ideas:
-        raise UserError(f"{dataset_dir} holds no validation ideas and no evaluation ideas file")
     return ideas, source
 
 
@@ -305,7 +301,10 @@ def evaluate(
 
     if k < 1:
         raise UserError(f"samples per idea must be at least 1, got {k}")
-    ideas, source = evaluation_ideas(dataset_dir, eval_ideas_path)
+    split = load_split(dataset_dir)
+    ideas, source = evaluation_ideas(split, eval_ideas_path)
+    if not ideas:
+        raise UserError(f"{dataset_dir} holds no validation ideas and no evaluation ideas file")
     base_model = local_input(base_model)
     judge_impl = make_judge(
         judge,
@@ -314,7 +313,7 @@ def evaluate(
         policy=_policy(max_in_flight, requests_per_minute, timeout_s),
     )
     warnings = []
-    label_judges = load_split(dataset_dir).get("judges", [])
+    label_judges = split.get("judges", [])
     if judge_impl.name in label_judges or judge in label_judges:
         warnings.append(
             f"the evaluation judge's back end ({judge_impl.name}) also labelled the training "

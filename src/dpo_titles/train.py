@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -181,6 +182,20 @@ def _dataset_fingerprint(train) -> str:
     return digest.hexdigest()[:16]
 
 
+def lora_config(recipe: Recipe):
+    """The PEFT adapter of a LoRA recipe: every linear layer, so TRL's reference is the base
+    with this adapter switched off."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
 def train_dpo(
     model_path: str,
     dataset_dir,
@@ -224,17 +239,7 @@ def train_dpo(
             f"cannot load base model {model_path!r}: {str(exc).splitlines()[0]}"
         ) from exc
 
-    peft_config = None
-    if recipe.use_lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=recipe.lora_r,
-            lora_alpha=recipe.lora_alpha,
-            lora_dropout=recipe.lora_dropout,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(recipe) if recipe.use_lora else None
 
     out_dir = Path(out_dir)
     resume_from = None
@@ -326,8 +331,6 @@ def train_dpo(
         (tmp / "README.md").write_text(
             model_card(base_name, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
         )
-    import shutil
-
     if checkpoint_dir:
         # The model is written: its checkpoints (weights and optimizer state, GBs each) would only
         # fill the cache volume. run.json stays, so the folder is not reused by another run.
