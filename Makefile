@@ -34,7 +34,7 @@ venv: $(STAMP)
 # Order-only on the venv: reinstalling packages does not rebuild the model; the corpus and the
 # builder do.
 $(TINY_MODEL)/config.json: data/title_corpus.csv src/dpo_titles/tiny_model.py | $(STAMP)
-	$(BIN)/dpo-titles tiny-model --corpus data/title_corpus.csv --out $(TINY_MODEL)
+	$(BIN)/dpo-titles tiny-model --corpus data/title_corpus.csv --out $(TINY_MODEL) --force
 
 tiny-model: $(TINY_MODEL)/config.json
 

@@ -22,6 +22,7 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # dpo_titles is installed; this covers a bare checkout
 
 from dpo_titles.dataset import to_example  # noqa: E402
+from dpo_titles.models import load_causal_lm, load_tokenizer  # noqa: E402
 from dpo_titles.recipes import load_recipe  # noqa: E402
 from dpo_titles.tiny_model import train_tokenizer  # noqa: E402
 from dpo_titles.train import lora_config  # noqa: E402
@@ -206,7 +207,7 @@ def child_run(opts: dict, gate=None) -> dict:
     import torch
     import transformers
     import trl
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
     variant = opts["variant"]
@@ -239,8 +240,8 @@ def child_run(opts: dict, gate=None) -> dict:
     torch.manual_seed(opts["seed"])
     began = time.perf_counter()
     dtype = getattr(torch, opts["dtype"])
-    tokenizer = AutoTokenizer.from_pretrained(opts["model"])
-    policy = AutoModelForCausalLM.from_pretrained(opts["model"], dtype=dtype)
+    tokenizer = load_tokenizer(opts["model"])
+    policy = load_causal_lm(opts["model"], dtype)
 
     # The adapter the `lora` recipe trains (r=16 on every linear layer), built as train.py does.
     peft_config = lora_config(load_recipe("lora")) if variant == "lora" else None
@@ -295,6 +296,7 @@ def child_run(opts: dict, gate=None) -> dict:
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
+        trust_remote_code=False,
         dataloader_num_workers=0,
         disable_tqdm=True,
     )

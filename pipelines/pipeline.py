@@ -17,6 +17,7 @@ from components.prepare import prepare_dataset
 from components.report import write_report
 from components.shards import merge_candidates, merge_preferences, plan_shards
 from components.train import train_dpo
+from dpo_titles.files import DEFAULT_MAX_INPUT_MB
 
 PIPELINE_NAME = "dpo-titles"
 # Most shard pods at once; a constant because ParallelFor takes no parameter for it.
@@ -112,6 +113,7 @@ def dpo_titles_pipeline(
     ],
     gpu_cpu_request: str = "4",
     gpu_memory_request: str = "16G",
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB,
 ):
     """Args:
     ideas_uri: The ideas CSV (column `idea`): a path the tasks can read, or gs://bucket/path.
@@ -138,7 +140,9 @@ def dpo_titles_pipeline(
     api_secret: Kubernetes Secret holding TOGETHER_API_KEY, GEMINI_API_KEY and HF_TOKEN (each
         optional; a task gets only the keys it uses).
     val_fraction: Share of ideas held out from training, for validation and evaluation.
-    recipe: Training recipe (seed, lora, local) or a recipe YAML path the task can read.
+    recipe: Training recipe (seed, lora, local), or a recipe YAML path or gs:// URI the preflight
+        task can read; preflight resolves it with the overrides below and the train task reads
+        that.
     recipe_overrides: Any recipe fields to override, as a JSON object.
     loss_type: Recipe override; empty keeps the recipe's value (so do the next twelve). E.g.
         `sigmoid`, or `sigmoid,sft` to mix in an SFT loss on the chosen titles.
@@ -179,9 +183,40 @@ def dpo_titles_pipeline(
         default tolerates the usual `nvidia.com/gpu` taint of GPU node pools.
     gpu_cpu_request: CPU request of the GPU tasks.
     gpu_memory_request: Memory request of the GPU tasks.
+    max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, in MiB;
+        preflight refuses a larger one before reading it.
     """
     checked = preflight(
         ideas_uri=ideas_uri,
+        titles_per_idea=titles_per_idea,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        val_fraction=val_fraction,
+        shards=shards,
+        api_max_in_flight=api_max_in_flight,
+        api_requests_per_minute=api_requests_per_minute,
+        eval_samples_per_idea=eval_samples_per_idea,
+        eval_seed=eval_seed,
+        eval_reward_pairs=eval_reward_pairs,
+        accelerator_count=accelerator_count,
+        recipe=recipe,
+        recipe_overrides=recipe_overrides,
+        loss_type=loss_type,
+        beta=beta,
+        learning_rate=learning_rate,
+        lr_scheduler_type=lr_scheduler_type,
+        warmup_steps=warmup_steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        max_length=max_length,
+        train_seed=train_seed,
+        gradient_checkpointing=gradient_checkpointing,
+        precompute_ref_log_probs=precompute_ref_log_probs,
+        lora_merge=lora_merge,
+        max_input_mb=max_input_mb,
         backends=f"{generator},{label_judge},{eval_judge}",
         export_dataset_uri=export_dataset_uri,
         export_model_uri=export_model_uri,
@@ -238,22 +273,8 @@ def dpo_titles_pipeline(
     ).set_display_name("prepare dataset")
     trained = train_dpo(
         dataset=prep.outputs["dataset"],
+        recipe_file=checked.outputs["recipe_file"],
         base_model=base_model,
-        recipe=recipe,
-        recipe_overrides=recipe_overrides,
-        loss_type=loss_type,
-        beta=beta,
-        learning_rate=learning_rate,
-        lr_scheduler_type=lr_scheduler_type,
-        warmup_steps=warmup_steps,
-        epochs=epochs,
-        batch_size=batch_size,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        max_length=max_length,
-        train_seed=train_seed,
-        gradient_checkpointing=gradient_checkpointing,
-        precompute_ref_log_probs=precompute_ref_log_probs,
-        lora_merge=lora_merge,
         checkpoint_dir=checkpoint_dir,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         num_gpus=accelerator_count,

@@ -54,8 +54,10 @@ def main(argv=None) -> int:
 
     from dpo_titles.errors import UserError
     from dpo_titles.local_run import gather_outputs, resolve_local_paths, start_run_dir
+    from pipelines.params import check_parameters
 
     try:
+        check_parameters(params)
         params = resolve_local_paths(params)
         run_dir = start_run_dir(args.runs_dir, args.run_id)
     except UserError as exc:

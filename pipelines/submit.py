@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.compile import DEFAULT_OUT
-from pipelines.params import parse_sets
+from pipelines.params import check_parameters, parse_sets
 
 
 def unreachable(host: str) -> str | None:
@@ -78,6 +78,12 @@ def main(argv=None) -> int:
     try:
         params.update(parse_sets(args.set))
     except ValueError as exc:
+        return fail(str(exc))
+    from dpo_titles.errors import UserError
+
+    try:
+        check_parameters(params)
+    except UserError as exc:
         return fail(str(exc))
     run_name = args.run_name or f"dpo-titles-{_dt.datetime.now():%Y%m%d-%H%M%S}"
 

@@ -23,7 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .cache import ResponseCache, cache_key
-from .errors import UserError
+from .settings import check_number
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,11 @@ class CallPolicy:
     timeout_s: float = 60.0
 
     def __post_init__(self):
-        if self.max_in_flight < 1:
-            raise UserError(f"max in flight must be at least 1, got {self.max_in_flight}")
-        if self.requests_per_minute < 0:
-            raise UserError("requests per minute must be 0 (no limit) or more")
+        check_number("max_in_flight", self.max_in_flight, low=1, integer=True)
+        check_number("requests_per_minute", self.requests_per_minute, low=0, note="(0: no limit)")
+        check_number("max_retries", self.max_retries, low=0, integer=True)
+        check_number("parse_retries", self.parse_retries, low=0, integer=True)
+        check_number("timeout_s", self.timeout_s, low=0, low_open=True)
 
 
 class TransientError(Exception):
@@ -69,6 +70,34 @@ class Outcome:
     value: Any = None
     error: str | None = None
     from_cache: bool = False
+    cause: str | None = None  # the kind of failure, one of CAUSES, when `error` is set
+
+
+# The kinds of failed call, as failures files and stage errors name them.
+CAUSES = {
+    "429": "rate limited (429)",
+    "timeout": "timed out",
+    "connection": "connection failed",
+    "unreadable": "unreadable answer",
+    "unusable": "unusable answer",
+    "server": "server error (5xx)",
+}
+
+
+def cause_of(reason: str) -> str:
+    """The kind of a retried failure's last reason ("429", "503", "timeout", "malformed
+    body", "unreadable answer (...)")."""
+    if reason in ("429", "timeout", "connection"):
+        return CAUSES[reason]
+    if reason.isdigit():
+        return CAUSES["server"] if reason.startswith("5") else f"HTTP {reason}"
+    return CAUSES["unreadable"]
+
+
+def summarise_causes(failures: list[dict], limit: int = 3) -> str:
+    """ "unreadable answer x12, timed out x3": the most common causes in a failures list."""
+    counts = Counter(f.get("cause") or "unknown" for f in failures)
+    return ", ".join(f"{cause} x{n}" for cause, n in counts.most_common(limit))
 
 
 @dataclass
@@ -110,6 +139,15 @@ Sender = Callable[[Any], Awaitable[dict]]
 Parser = Callable[[dict, Job], Any]
 
 
+class GaveUp(TransientError):
+    """Every retry of a call failed; `cause` is the kind of the last failure."""
+
+    def __init__(self, attempts: int, reason: str):
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"gave up after {tries} (last: {reason})")
+        self.cause = cause_of(reason)
+
+
 async def _send_with_retries(send, job, policy, limiter, stats, rng) -> dict:
     attempt = 0
     while True:
@@ -124,7 +162,7 @@ async def _send_with_retries(send, job, policy, limiter, stats, rng) -> dict:
         stats.errors[reason] += 1
         attempt += 1
         if attempt > policy.max_retries:
-            raise TransientError(f"gave up after {attempt} attempts (last: {reason})")
+            raise GaveUp(attempt, reason)
         stats.retries += 1
         backoff = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempt - 1))
         delay = rng.uniform(0, backoff)  # full jitter spreads a burst of retries out
@@ -144,8 +182,8 @@ async def _run_one(job, send, parse, policy, cache, limiter, stats, rng) -> Outc
         else:
             try:
                 raw = await _send_with_retries(send, job, policy, limiter, stats, rng)
-            except TransientError as exc:
-                return Outcome(error=exc.reason)
+            except GaveUp as exc:
+                return Outcome(error=exc.reason, cause=exc.cause)
             cache.put(key, raw)
         stats.requests += 1
         try:
@@ -155,7 +193,9 @@ async def _run_one(job, send, parse, policy, cache, limiter, stats, rng) -> Outc
             stats.errors["unusable"] += 1
             if reask < policy.parse_retries:
                 stats.reasks += 1
-    return Outcome(error=f"{last_error} (asked {policy.parse_retries + 1} times)")
+    return Outcome(
+        error=f"{last_error} (asked {policy.parse_retries + 1} times)", cause=CAUSES["unusable"]
+    )
 
 
 def run_jobs(

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from .outputs import write_private_file
+
 
 def cache_key(**parts) -> str:
     """Key from everything that determines an answer: provider, model, prompt, settings and
@@ -51,9 +53,7 @@ class ResponseCache:
             return
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        write_private_file(path, json.dumps(value, ensure_ascii=False).encode("utf-8"))
         self.writes += 1
 
 

@@ -9,7 +9,11 @@ import os
 import sys
 
 from . import __version__
-from .errors import UserError
+from .api_calls import CallPolicy
+from .errors import NothingMade, UserError, exit_status, one_line
+from .files import DEFAULT_MAX_INPUT_MB, input_limit
+from .providers.hf import DEFAULT_BATCH_SIZE
+from .settings import SettingError
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -22,9 +26,29 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the output if it is an earlier, unchanged output of dpo-titles (never "
+        "anything else)",
+    )
+
+
 def _add_sampling(p: argparse.ArgumentParser, seed: int) -> None:
     p.add_argument(
-        "--temperature", type=float, default=0.9, help="sampling temperature (0 = greedy)"
+        "--temperature",
+        type=float,
+        default=0.9,
+        help="sampling temperature; 0 is deterministic (greedy for one title, else a beam "
+        "search returning the best beams)",
     )
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling probability mass")
     p.add_argument("--max-new-tokens", type=int, default=40, help="longest answer, in tokens")
@@ -39,29 +63,62 @@ def _add_api(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-in-flight", type=int, default=16, help="API: most requests at once")
     p.add_argument(
-        "--rpm", type=float, default=0.0, help="API: most requests started per minute (0: none)"
+        "--rpm",
+        dest="requests_per_minute",
+        type=float,
+        default=0.0,
+        help="API: most requests started per minute (0: none)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="API: seconds per request")
+    p.add_argument(
+        "--timeout", dest="timeout_s", type=float, default=60.0, help="API: seconds per request"
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        help="API: retries of a failed request (429, 5xx, time-out, unreadable answer; "
+        f"default {CallPolicy().max_retries})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--max-input-mb",
+        type=float,
+        default=DEFAULT_MAX_INPUT_MB,
+        help=f"refuse an input CSV larger than this, in MiB (default {DEFAULT_MAX_INPUT_MB:g})",
+    )
+    parser = Parser(
         prog="dpo-titles",
         description="Tune a small language model with DPO to write YouTube titles, stage by stage.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
+
+    class Sub:
+        """Every command gets the common options, and is kept by name to name its flags."""
+
+        @staticmethod
+        def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+            made = commands.add_parser(name, parents=[common], **kwargs)
+            parser.commands[name] = made
+            return made
+
+    sub = Sub()
 
     p = sub.add_parser("validate", help="check an ideas CSV and report every problem by row")
     p.add_argument("--ideas", required=True, help="CSV file with an `idea` column (or gs://)")
     p.add_argument("--out", help="also write the validated ideas here")
+    _add_output(p)
 
     p = sub.add_parser("generate", help="write N candidate titles per idea")
     p.add_argument(
         "--ideas", required=True, help="CSV file with an `idea` column, local or gs://bucket/path"
     )
     p.add_argument("--out", required=True, help="candidates CSV to write")
+    _add_output(p)
     p.add_argument(
         "--provider", default="hf", help="back end that writes titles: hf, together, gemini"
     )
@@ -71,13 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         "a model name, default: the back end's default)",
     )
     p.add_argument("--n", type=int, default=4, help="titles per idea (at least 2)")
-    p.add_argument("--batch-size", type=int, default=32, help="hf: sequences sampled at once")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"hf: sequences sampled at once (default {DEFAULT_BATCH_SIZE})",
+    )
     _add_sampling(p, seed=42)
     _add_api(p)
 
     p = sub.add_parser("label", help="judge every pair of an idea's titles, in both orders")
     p.add_argument("--candidates", required=True, help="candidates CSV from `generate`")
     p.add_argument("--out", required=True, help="preferences CSV to write")
+    _add_output(p)
     p.add_argument(
         "--judge", default="rubric", help="back end that compares titles: rubric, together, gemini"
     )
@@ -93,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="build TRL's preference dataset, split by idea")
     p.add_argument("--preferences", required=True, help="preferences CSV from `label`")
     p.add_argument("--out", required=True, help="dataset folder to write")
+    _add_output(p)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of ideas held out")
     p.add_argument("--seed", type=int, default=42, help="seed of the split")
     p.add_argument(
@@ -104,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="base model: a local folder or a hub id")
     p.add_argument("--dataset", required=True, help="dataset folder from `prepare`")
     p.add_argument("--out", required=True, help="folder for the tuned model")
-    p.add_argument("--recipe", default="seed", help="recipe name (seed, local) or a YAML path")
+    _add_output(p)
+    p.add_argument(
+        "--recipe", default="seed", help="recipe name (seed, lora, local) or a YAML path"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -135,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset", required=True, help="dataset folder from `prepare` (its held-out ideas)"
     )
     p.add_argument("--out", required=True, help="folder for comparisons.csv and metrics.json")
+    _add_output(p)
     p.add_argument(
         "--judge",
         default="rubric",
@@ -160,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", required=True, help="folder from `evaluate`")
     p.add_argument("--model", required=True, help="tuned model folder (for the training curves)")
     p.add_argument("--out", required=True, help="HTML file to write")
+    _add_output(p)
     p.add_argument("--candidates", help="candidates CSV (its generator settings are shown)")
     p.add_argument("--dataset", help="dataset folder (its split settings are shown)")
     p.add_argument("--config", help="JSON file of extra configuration to show in the report")
@@ -178,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tiny-model", help="build the tiny offline model from a title corpus")
     p.add_argument("--corpus", default="data/title_corpus.csv", help="CSV with idea,title columns")
     p.add_argument("--out", default="models/tiny", help="folder to write")
+    _add_output(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: the built-in setting)")
     p.add_argument("--seed", type=int, help="random seed (default: the built-in setting)")
     return parser
@@ -196,7 +266,7 @@ def run(args: argparse.Namespace) -> dict:
         }
     match args.command:
         case "validate":
-            return stages.validate(args.ideas, args.out)
+            return stages.validate(args.ideas, args.out, force=args.force)
         case "generate":
             return stages.generate(
                 args.ideas,
@@ -207,8 +277,10 @@ def run(args: argparse.Namespace) -> dict:
                 batch_size=args.batch_size,
                 cache_dir=args.cache_dir,
                 max_in_flight=args.max_in_flight,
-                requests_per_minute=args.rpm,
-                timeout_s=args.timeout,
+                requests_per_minute=args.requests_per_minute,
+                timeout_s=args.timeout_s,
+                max_retries=args.max_retries,
+                force=args.force,
                 **sampling,
             )
         case "label":
@@ -220,8 +292,10 @@ def run(args: argparse.Namespace) -> dict:
                 args.model,
                 cache_dir=args.cache_dir,
                 max_in_flight=args.max_in_flight,
-                requests_per_minute=args.rpm,
-                timeout_s=args.timeout,
+                requests_per_minute=args.requests_per_minute,
+                timeout_s=args.timeout_s,
+                max_retries=args.max_retries,
+                force=args.force,
             )
         case "prepare":
             return stages.prepare(
@@ -230,6 +304,7 @@ def run(args: argparse.Namespace) -> dict:
                 args.val_fraction,
                 args.seed,
                 human_preferences_path=args.human_preferences,
+                force=args.force,
             )
         case "train":
             return stages.train(
@@ -241,6 +316,7 @@ def run(args: argparse.Namespace) -> dict:
                 checkpoint_dir=args.checkpoint_dir,
                 num_processes=args.num_processes,
                 base_name=args.base_name,
+                force=args.force,
             )
         case "evaluate":
             return stages.evaluate(
@@ -255,9 +331,11 @@ def run(args: argparse.Namespace) -> dict:
                 eval_ideas_path=args.eval_ideas,
                 cache_dir=args.cache_dir,
                 max_in_flight=args.max_in_flight,
-                requests_per_minute=args.rpm,
-                timeout_s=args.timeout,
+                requests_per_minute=args.requests_per_minute,
+                timeout_s=args.timeout_s,
+                max_retries=args.max_retries,
                 reward_pairs=args.reward_pairs,
+                force=args.force,
             )
         case "report":
             config = {}
@@ -266,7 +344,13 @@ def run(args: argparse.Namespace) -> dict:
 
                 config = read_json(args.config, "configuration")
             return stages.report(
-                args.eval, args.model, args.out, config, args.candidates, args.dataset
+                args.eval,
+                args.model,
+                args.out,
+                config,
+                args.candidates,
+                args.dataset,
+                force=args.force,
             )
         case "export":
             from .exports import Exports
@@ -292,26 +376,49 @@ def run(args: argparse.Namespace) -> dict:
                 config = replace(config, epochs=args.epochs)
             if args.seed is not None:
                 config = replace(config, seed=args.seed)
-            build_tiny_model(args.corpus, args.out, config)
+            build_tiny_model(args.corpus, args.out, config, force=args.force)
             return {"out": args.out}
     raise AssertionError(args.command)
 
 
+def _flag(parser: argparse.ArgumentParser, command: str, setting: str) -> str:
+    """How a setting is spelt on `command`'s command line: its flag, or `--set NAME` for a
+    recipe field."""
+    for action in parser.commands[command]._actions:
+        if action.dest == setting and action.option_strings:
+            return action.option_strings[0]
+    return f"--set {setting}" if command == "train" else setting
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The `dpo-titles` command: run one stage; bad input is one line and exit status 2."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad flag (its one line is printed), or --help / --version
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
+        force=True,  # to this call's stderr, when main() runs more than once in a process
     )
     # The SDKs log every HTTP request at INFO; the progress bars already say how it goes.
     for noisy in ("httpx", "httpx2", "google_genai", "together"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        result = run(args)
-    except UserError as exc:
-        print(f"dpo-titles {args.command}: error: {exc}", file=sys.stderr)
+        with input_limit(args.max_input_mb):
+            result = run(args)
+    except SettingError as exc:
+        if exc.setting == "max_input_mb":
+            exc = exc.renamed("--max-input-mb")
+        else:
+            exc = exc.renamed(_flag(parser, args.command, exc.setting))
+        print(one_line(args.command, exc), file=sys.stderr)
         return 2
+    except (UserError, NothingMade) as exc:
+        print(one_line(args.command, exc), file=sys.stderr)
+        return exit_status(exc)
     except KeyboardInterrupt:
         print(f"dpo-titles {args.command}: interrupted", file=sys.stderr)
         return 130

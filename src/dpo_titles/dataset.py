@@ -12,7 +12,8 @@ import random
 from pathlib import Path
 
 from .errors import UserError
-from .files import atomic_path, write_json
+from .files import read_json, write_json
+from .outputs import atomic_dir
 from .prompts import prompt_messages
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,24 @@ def split_ideas(ideas: list[str], val_fraction: float, seed: int) -> tuple[list[
     return distinct[n_val:], distinct[:n_val]
 
 
+def read_human_preferences(path, name: str | None = None) -> list[dict]:
+    """Human-labelled pairs (CSV: idea, chosen, rejected, optional judge), each checked: an
+    idea and two different titles. `name` is what to call the file in messages (its URI)."""
+    from .files import read_csv
+
+    name = name or str(path)
+    rows = read_csv(path, ["idea", "chosen", "rejected"], "human preferences")
+    for number, row in enumerate(rows, start=2):
+        chosen, rejected = row["chosen"].strip(), row["rejected"].strip()
+        if not row["idea"].strip() or not chosen or not rejected or chosen == rejected:
+            raise UserError(
+                f"{name} row {number}: needs an idea and two different titles in chosen and "
+                "rejected"
+            )
+        row["judge"] = row.get("judge") or "human"
+    return rows
+
+
 def to_example(row: dict) -> dict:
     return {
         "prompt": prompt_messages(row["idea"]),
@@ -44,7 +63,12 @@ def to_example(row: dict) -> dict:
 
 
 def build_dataset(
-    preferences: list[dict], out_dir, val_fraction: float = 0.2, seed: int = 42
+    preferences: list[dict],
+    out_dir,
+    val_fraction: float = 0.2,
+    seed: int = 42,
+    *,
+    force: bool = False,
 ) -> dict:
     """Write the dataset folder: `hf/` (datasets.save_to_disk), `train.jsonl`,
     `validation.jsonl` and `split.json`. Returns statistics."""
@@ -56,8 +80,7 @@ def build_dataset(
     val_set = set(val_ideas)
     train_rows = [to_example(r) for r in preferences if r["idea"] not in val_set]
     val_rows = [to_example(r) for r in preferences if r["idea"] in val_set]
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir(parents=True)
+    with atomic_dir(out_dir, force=force, kind="dataset") as tmp:
         DatasetDict(
             {"train": Dataset.from_list(train_rows), "validation": Dataset.from_list(val_rows)}
         ).save_to_disk(str(tmp / HF_DIR))
@@ -87,13 +110,20 @@ def build_dataset(
 
 
 def load_split(dataset_dir) -> dict:
+    """The dataset's `split.json`: which ideas were trained on and held out, and by whom
+    labelled."""
     path = Path(dataset_dir) / "split.json"
     if not path.is_file():
         raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    split = read_json(path, "split")
+    if not isinstance(split, dict) or not isinstance(split.get("validation_ideas"), list):
+        raise UserError(f"split file {path} lacks its validation ideas: run `prepare` again")
+    return split
 
 
 def load_dataset_dict(dataset_dir):
+    """The train and validation splits, loaded in memory; a damaged folder is a one-line
+    error that names it."""
     from datasets import load_from_disk
 
     path = Path(dataset_dir) / HF_DIR
@@ -101,4 +131,17 @@ def load_dataset_dict(dataset_dir):
         raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
     # In memory: otherwise every `map` (TRL's tokenization) writes cache-*.arrow files into the
     # input artifact, which another task may be reading or exporting, or which may be read-only.
-    return load_from_disk(str(path), keep_in_memory=True)
+    try:
+        data = load_from_disk(str(path), keep_in_memory=True)
+    except Exception as exc:  # noqa: BLE001 - datasets and pyarrow raise many kinds for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"dataset files in {path} cannot be read ({type(exc).__name__}: {first[:200]}): "
+            "run `prepare` again"
+        ) from None
+    missing = [s for s in ("train", "validation") if s not in data]
+    if missing:
+        raise UserError(
+            f"dataset {path} lacks the {' and '.join(missing)} split: run `prepare` again"
+        )
+    return data

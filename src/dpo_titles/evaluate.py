@@ -152,4 +152,5 @@ def evaluate_models(
 
 
 def write_comparisons(rows: list[dict], path) -> None:
+    """The comparisons CSV behind the win rate (written inside the evaluation folder)."""
     write_csv(path, rows, COMPARISON_COLUMNS)

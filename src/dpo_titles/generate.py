@@ -108,5 +108,6 @@ def generate_candidates(
     return rows, stats
 
 
-def write_candidates(rows: list[dict], path) -> None:
-    write_csv(path, rows, CANDIDATE_COLUMNS)
+def write_candidates(rows: list[dict], path, *, force: bool = False) -> None:
+    """The candidates CSV: one row per cleaned, de-duplicated title."""
+    write_csv(path, rows, CANDIDATE_COLUMNS, force=force)

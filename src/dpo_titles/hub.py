@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
+from .outputs import BOOKKEEPING, PARTIAL
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,12 @@ def push_model(
             repo_id=repo_id,
             repo_type="model",
             commit_message=commit_message,
-            ignore_patterns=[".*.partial", "*/.*.partial"],  # files.atomic_path leftovers
+            # The output policy's own files (markers, ledgers, half-written temporaries).
+            ignore_patterns=[
+                f"{prefix}{name}"
+                for prefix in ("", "*/")
+                for name in (*BOOKKEEPING, f".*{PARTIAL}")
+            ],
         )
     return str(url)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dpo_titles.errors import UserError
+from dpo_titles.files import check_input_size, restore_cell, write_csv
 
 MAX_IDEA_CHARS = 300
 IDEA_COLUMN = "idea"
@@ -58,8 +59,8 @@ def load_ideas(path: str | os.PathLike) -> list[Idea]:
     for row, record in enumerate(body, start=2):
         if any(cell.strip() for cell in record[len(header) :]):
             too_many_cells.append(row)
-        idea_text = record[idea_col].strip() if idea_col < len(record) else ""
-        if not idea_text:
+        idea_text = _trim(restore_cell(record[idea_col].strip())) if idea_col < len(record) else ""
+        if not visible(idea_text):
             blank.append(row)
             continue
         if len(idea_text) > MAX_IDEA_CHARS:
@@ -69,7 +70,7 @@ def load_ideas(path: str | os.PathLike) -> list[Idea]:
             repeats.append((row, first_seen[key]))
         else:
             first_seen[key] = row
-        extra = {col: (record[i] if i < len(record) else "") for i, col in extra_cols}
+        extra = {col: (restore_cell(record[i]) if i < len(record) else "") for i, col in extra_cols}
         ideas.append(Idea(text=idea_text, row=row, extra=extra))
 
     problems = []
@@ -79,7 +80,10 @@ def load_ideas(path: str | os.PathLike) -> list[Idea]:
             "(an idea that contains a comma must be wrapped in double quotes)"
         )
     if blank:
-        problems.append(f"{_rows(blank)} a blank idea (write one or delete the row)")
+        problems.append(
+            f"{_rows(blank)} a blank idea, or one of invisible characters only "
+            "(write one or delete the row)"
+        )
     if too_long:
         listed = _listed([f"{r} ({n} characters)" for r, n in too_long])
         subject = f"row {listed} is" if len(too_long) == 1 else f"rows {listed} are"
@@ -94,8 +98,8 @@ def load_ideas(path: str | os.PathLike) -> list[Idea]:
     return ideas
 
 
-def write_ideas(ideas: list[Idea], path: str | os.PathLike) -> None:
-    """Write ideas as a CSV that `load_ideas` reads back, replacing `path` atomically."""
+def write_ideas(ideas: list[Idea], path: str | os.PathLike, *, force: bool = False) -> None:
+    """Write ideas as a CSV that `load_ideas` reads back, under the output policy."""
     columns = [IDEA_COLUMN]
     for idea in ideas:
         for col in idea.extra:
@@ -103,27 +107,29 @@ def write_ideas(ideas: list[Idea], path: str | os.PathLike) -> None:
                 raise ValueError(f"extra column {col!r} clashes with the idea column")
             if col not in columns:
                 columns.append(col)
+    rows = ({IDEA_COLUMN: idea.text, **idea.extra} for idea in ideas)
+    write_csv(path, rows, columns, force=force)
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for idea in ideas:
-        writer.writerow([idea.text] + [idea.extra.get(col, "") for col in columns[1:]])
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file sits next to the target so os.replace stays on one filesystem, which
-    # is what makes it atomic: a reader sees the old file or the new one, never half of one.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def visible(text: str) -> bool:
+    """True if `text` has a character a person can see: a letter, digit, punctuation or
+    symbol. Spaces, zero-width and other format characters alone are not an idea."""
+    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc", "Zs")
+
+
+def _trim(text: str) -> str:
+    """`text` without spaces and invisible format characters (zero-width space, BOM, ...) at
+    either end, which `str.strip` leaves."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -131,6 +137,7 @@ def _read_text(path: Path, name: str) -> str:
         raise UserError(f"ideas file {name} does not exist; check the path")
     if not path.is_file():
         raise UserError(f"ideas file {name} is not a file; pass the path of a CSV file")
+    check_input_size(path, "ideas file")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .files import write_csv
+from .outputs import atomic_file, remove_output
 from .providers.base import Judge
 from .rubric import TIE_MARGIN
 
@@ -172,18 +173,24 @@ def label_pairs(
     return prefs, stats
 
 
-def write_preferences(rows: list[dict], path) -> None:
-    write_csv(path, rows, PREFERENCE_COLUMNS)
+def write_preferences(rows: list[dict], path, *, force: bool = False) -> None:
+    """The preferences CSV: one row per labelled pair."""
+    write_csv(path, rows, PREFERENCE_COLUMNS, force=force)
+
+
+def failures_path(path) -> Path:
+    """Where a stage's failed calls go: beside its output, `<output>.failures.jsonl`."""
+    return Path(f"{path}.failures.jsonl")
 
 
 def write_failures(failures: list[dict], path) -> Path | None:
-    """Every failed call, with its reason, beside the stage's output (JSON lines)."""
+    """Every failed call, with its cause and reason, beside the stage's output (JSON lines). A
+    failures file of an earlier run of ours is replaced, or removed when there are none now."""
+    target = failures_path(path)
+    remove_output(target)
     if not failures:
         return None
-    from .files import atomic_path
-
-    target = Path(f"{path}.failures.jsonl")
-    with atomic_path(target) as tmp:
+    with atomic_file(target, what="failures file") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             for item in failures:
                 fh.write(json.dumps(item, ensure_ascii=False) + "\n")

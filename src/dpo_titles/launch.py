@@ -26,6 +26,7 @@ def launch_command(
     overrides: dict,
     checkpoint_dir: str | None,
     base_name: str | None = None,
+    force: bool = False,
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -60,6 +61,8 @@ def launch_command(
         cmd += ["--checkpoint-dir", str(checkpoint_dir)]
     if base_name and base_name != model:
         cmd += ["--base-name", base_name]
+    if force:
+        cmd.append("--force")
     return cmd
 
 

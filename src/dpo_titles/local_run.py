@@ -102,8 +102,11 @@ def gather_outputs(run_dir, minutes: float | None = None) -> Path:
 def point_latest(run_dir: Path) -> None:
     """Swap `latest` to this run with a rename, so it never points at a half-made state."""
     link = run_dir.parent / "latest"
-    tmp = run_dir.parent / ".latest.tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+    if os.path.lexists(link) and not link.is_symlink():
+        raise UserError(
+            f"{link} is not the link dpo-titles keeps to the newest run: move it away; the run "
+            f"is in {run_dir}"
+        )
+    tmp = run_dir.parent / f".latest.{os.getpid()}.tmp"
     tmp.symlink_to(run_dir.name, target_is_directory=True)
     os.replace(tmp, link)

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .settings import SettingError, check_number
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,22 @@ class Recipe:
     # Checkpoint interval, used only when a checkpoint folder is given.
     save_steps: int = 50
 
+    def __post_init__(self):
+        check_number("epochs", self.epochs, low=0, low_open=True)
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "lora_r"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        for name in ("logging_steps", "eval_steps", "save_steps"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        check_number("warmup_steps", self.warmup_steps, low=0, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        for name in ("learning_rate", "beta", "lora_alpha"):
+            check_number(name, getattr(self, name), low=0, low_open=True)
+        check_number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)
+        if not [t for t in self.loss_type.split(",") if t.strip()]:
+            raise SettingError("loss_type", "must name at least one loss", self.loss_type)
+
     def as_dict(self) -> dict:
+        """Every field, as plain values (the form `recipe.json` and checkpoints record)."""
         return asdict(self)
 
 
@@ -59,10 +75,15 @@ def load_recipe(name_or_path: str, overrides: dict | None = None) -> Recipe:
     recipe's value.
     """
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
+    # A path (a file of the user's, or the resolved recipe preflight hands to training) has a
+    # folder or a YAML/JSON suffix; anything else is the name of a built-in recipe.
+    if path.suffix in (".yaml", ".yml", ".json") or "/" in str(name_or_path):
         if not path.is_file():
             raise UserError(f"recipe file {path} does not exist")
-        text, name = path.read_text(encoding="utf-8"), path.stem
+        try:
+            text, name = path.read_text(encoding="utf-8"), path.stem
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read recipe file {path}: {exc}") from exc
     else:
         res = resources.files(__package__).joinpath("recipes", f"{name_or_path}.yaml")
         if not res.is_file():
@@ -75,6 +96,8 @@ def load_recipe(name_or_path: str, overrides: dict | None = None) -> Recipe:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"recipe {name_or_path} is not valid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise UserError(f"recipe {name_or_path} must be a mapping of field: value")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None and v != ""})
     known = {f.name: f.type for f in fields(Recipe)}
     unknown = sorted(set(values) - set(known))
@@ -95,6 +118,8 @@ def _coerce(values: dict) -> dict:
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(value)
                 out[key] = value.lower() in ("true", "1", "yes")
+            elif kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
             else:
                 out[key] = kind(value)
         except (TypeError, ValueError) as exc:

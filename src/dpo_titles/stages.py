@@ -12,9 +12,11 @@ import os
 import time
 from pathlib import Path
 
-from .errors import UserError
-from .files import read_csv, read_json, write_json
+from .errors import NothingMade, UserError
+from .files import input_limit_bytes, read_csv, read_json, write_json
+from .outputs import check_companion, check_output
 from .providers.hf import DEFAULT_BATCH_SIZE
+from .settings import check_number
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +24,22 @@ METRICS_FILE = "metrics.json"
 COMPARISONS_FILE = "comparisons.csv"
 
 
-def local_input(uri: str | None) -> str | None:
+def local_input(uri: str | None, *, max_bytes: int | None = None) -> str | None:
     """A local path for an input that may be a gs:// URI (a file or a model folder), downloaded
-    to a temporary folder; local paths and hub ids come back unchanged."""
+    to a temporary folder; local paths and hub ids come back unchanged. `max_bytes` refuses a
+    single object over that size before it is downloaded."""
     from .storage import is_gcs, localize
 
     if not uri or not is_gcs(uri):
         return uri
     # A fresh folder of this pod's own: shard pods or processes sharing a cache volume would
     # otherwise race on one download.
-    return localize(uri)
+    return localize(uri, max_bytes=max_bytes)
+
+
+def local_csv(uri: str | None) -> str | None:
+    """`local_input` for a CSV a user gave: within the input size limit."""
+    return local_input(uri, max_bytes=input_limit_bytes())
 
 
 def validate(
@@ -41,12 +49,16 @@ def validate(
     exports=None,
     eval_ideas_path: str | None = None,
     human_preferences_path: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Check the inputs before anything expensive: the ideas file, and that the API keys of the
     chosen back ends are set. Optionally write the validated ideas for later stages."""
+    from .dataset import read_human_preferences
     from .ideas import load_ideas, write_ideas
     from .providers import missing_keys
 
+    if out_path:
+        check_output(out_path, inputs=[ideas_path], force=force, what="--out")
     missing = missing_keys(*[b.strip() for b in backends if b and b.strip()])
     if missing:
         raise UserError(
@@ -57,27 +69,42 @@ def validate(
         from .exports import check_exports
 
         check_exports(exports)
-    ideas = load_ideas(local_input(ideas_path))
+    ideas = load_ideas(local_csv(ideas_path))
     # The optional inputs later stages read: a typo there should fail now, not after training.
     if eval_ideas_path:
-        load_ideas(local_input(eval_ideas_path))
+        load_ideas(local_csv(eval_ideas_path))
     if human_preferences_path:
-        read_csv(
-            local_input(human_preferences_path),
-            ["idea", "chosen", "rejected"],
-            "human preferences",
-        )
+        read_human_preferences(local_csv(human_preferences_path), human_preferences_path)
     if out_path:
-        write_ideas(ideas, out_path)
+        write_ideas(ideas, out_path, force=force)
     log.info("%s: %d ideas, all valid", ideas_path, len(ideas))
     return {"ideas": len(ideas)}
 
 
-def _policy(max_in_flight: int, requests_per_minute: float, timeout_s: float):
+def check_counts(**counts) -> None:
+    """The counts a stage takes, each with its least value: titles per idea (`n`, 2, to make
+    pairs), samples per idea (`k`), batch sizes, processes, validation pairs (0 = skip)."""
+    least = {"n": 2, "k": 1, "batch_size": 1, "num_processes": 1, "reward_pairs": 0}
+    for name, value in counts.items():
+        check_number(name, value, low=least[name], integer=True)
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    """The share of ideas held out: strictly between 0 and 1."""
+    check_number("val_fraction", val_fraction, low=0, high=1, low_open=True, high_open=True)
+
+
+def _policy(
+    max_in_flight: int, requests_per_minute: float, timeout_s: float, max_retries: int | None
+):
     from .api_calls import CallPolicy
 
+    retries = {} if max_retries is None else {"max_retries": max_retries}
     return CallPolicy(
-        max_in_flight=max_in_flight, requests_per_minute=requests_per_minute, timeout_s=timeout_s
+        max_in_flight=max_in_flight,
+        requests_per_minute=requests_per_minute,
+        timeout_s=timeout_s,
+        **retries,
     )
 
 
@@ -96,36 +123,52 @@ def generate(
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
     timeout_s: float = 60.0,
+    max_retries: int | None = None,
     shard_index: int = 0,
     shard_count: int = 1,
+    force: bool = False,
 ) -> dict:
+    """Write `n` candidate titles per idea to `out_path`; fail when not one title came back."""
+    from .api_calls import summarise_causes
     from .generate import generate_candidates, write_candidates
     from .ideas import load_ideas
-    from .label import write_failures
+    from .label import failures_path, write_failures
     from .providers import SamplingConfig, make_generator
-
-    if n < 2:
-        raise UserError(f"--n must be at least 2 to make pairs, got {n}")
     from .shards import select_shard
 
+    check_counts(n=n, batch_size=batch_size)
+    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
+    check_output(out_path, inputs=[ideas_path, model], force=force, what="--out")
+    check_companion(failures_path(out_path), "failures file")
     ideas = select_shard(
-        [i.text for i in load_ideas(local_input(ideas_path))], shard_index, shard_count
+        [i.text for i in load_ideas(local_csv(ideas_path))], shard_index, shard_count
     )
     if shard_count > 1:
         log.info("shard %d of %d: %d ideas", shard_index + 1, shard_count, len(ideas))
-    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    if temperature == 0 and provider == "hf":
+        log.info("temperature 0: deterministic beam search, the %d best beams per idea", n)
     generator = make_generator(
         provider,
         local_input(model) if provider == "hf" else model,
         batch_size=batch_size,
         cache_dir=cache_dir,
-        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
+        policy=policy,
     )
     rows, stats = generate_candidates(ideas, generator, n, sampling)
-    write_candidates(rows, out_path)
     failures = getattr(generator, "failures", [])
-    if write_failures(failures, out_path):
-        log.warning("%d ideas came back short; see %s.failures.jsonl", len(failures), out_path)
+    write_failures(failures, out_path)
+    if not rows:
+        causes = (
+            summarise_causes(failures)
+            if failures
+            else f"every answer was empty once cleaned ({stats['empty_answers']})"
+        )
+        where = f"; see {failures_path(out_path)}" if failures else ""
+        raise NothingMade(f"no candidate titles for {len(ideas)} ideas: {causes}{where}")
+    write_candidates(rows, out_path, force=force)
+    if failures:
+        log.warning("%d ideas came back short; see %s", len(failures), failures_path(out_path))
     stats["failures"] = len(failures)
     api = getattr(generator, "stats", None)
     if api is not None:
@@ -138,28 +181,51 @@ def label(
     candidates_path: str,
     out_path: str,
     judge: str,
-    mode: str = "pairwise",
+    mode: str = "listwise",
     model: str | None = None,
     cache_dir: str | None = None,
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
     timeout_s: float = 60.0,
+    max_retries: int | None = None,
+    force: bool = False,
 ) -> dict:
-    from .label import label_pairs, write_failures, write_preferences
+    """Label every pair of an idea's titles; fail when not one preference survived."""
+    from .api_calls import summarise_causes
+    from .label import MODES, failures_path, label_pairs, write_failures, write_preferences
     from .providers import make_judge
 
-    candidates = read_csv(candidates_path, ["idea", "title"], "candidates")
-    judge_impl = make_judge(
-        judge,
-        model,
-        cache_dir=cache_dir,
-        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
-    )
+    if mode not in MODES:
+        raise UserError(f"unknown judge mode {mode!r}: choose {' or '.join(MODES)}")
+    policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
+    check_output(out_path, inputs=[candidates_path], force=force, what="--out")
+    check_companion(failures_path(out_path), "failures file")
+    candidates = read_csv(local_csv(candidates_path), ["idea", "title"], "candidates")
+    judge_impl = make_judge(judge, model, cache_dir=cache_dir, policy=policy)
     preferences, stats = label_pairs(candidates, judge_impl, mode)
-    write_preferences(preferences, out_path)
-    write_failures(getattr(judge_impl, "failures", []), out_path)
+    failures = getattr(judge_impl, "failures", [])
+    write_failures(failures, out_path)
+    if not preferences:
+        raise NothingMade(_why_no_preferences(stats, failures, summarise_causes(failures)))
+    write_preferences(preferences, out_path, force=force)
     log.info("wrote %d preference pairs to %s", len(preferences), out_path)
     return stats
+
+
+def _why_no_preferences(stats: dict, failures: list[dict], causes: str) -> str:
+    if not stats["pairs"]:
+        return "no preference pairs: no idea has two different titles to compare"
+    parts = []
+    if stats["failures"]:
+        parts.append(f"{stats['failures']} failed ({causes}; see the failures file)")
+    if stats["position_flips"]:
+        parts.append(
+            f"{stats['position_flips']} position flips (the judge preferred a position, not a "
+            "title, when the order was swapped)"
+        )
+    if stats["ties"]:
+        parts.append(f"{stats['ties']} ties")
+    return f"no preference pairs: of {stats['pairs']} pairs, " + ", ".join(parts)
 
 
 def prepare(
@@ -168,29 +234,23 @@ def prepare(
     val_fraction: float = 0.2,
     seed: int = 42,
     human_preferences_path: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Build the dataset from the judge's pairs, plus human-labelled pairs when given (a CSV
     with idea, chosen, rejected; local or gs://), which join the same split by idea."""
-    from .dataset import build_dataset
+    from .dataset import build_dataset, read_human_preferences
 
-    prefs = read_csv(preferences_path, ["idea", "chosen", "rejected"], "preferences")
+    check_val_fraction(val_fraction)
+    check_number("seed", seed, low=0, integer=True)
+    check_output(
+        out_dir, inputs=[preferences_path, human_preferences_path], force=force, what="--out"
+    )
+    prefs = read_csv(local_csv(preferences_path), ["idea", "chosen", "rejected"], "preferences")
     human = []
     if human_preferences_path:
-        human = read_csv(
-            local_input(human_preferences_path),
-            ["idea", "chosen", "rejected"],
-            "human preferences",
-        )
-        for number, row in enumerate(human, start=2):
-            chosen, rejected = row["chosen"].strip(), row["rejected"].strip()
-            if not row["idea"].strip() or not chosen or not rejected or chosen == rejected:
-                raise UserError(
-                    f"{human_preferences_path} row {number}: needs an idea and two different "
-                    "titles in chosen and rejected"
-                )
-            row["judge"] = row.get("judge") or "human"
+        human = read_human_preferences(local_csv(human_preferences_path), human_preferences_path)
         prefs = prefs + human
-    stats = build_dataset(prefs, out_dir, val_fraction, seed)
+    stats = build_dataset(prefs, out_dir, val_fraction, seed, force=force)
     return {
         "human_pairs": len(human),
         "train_pairs": stats["train_pairs"],
@@ -209,15 +269,21 @@ def train(
     checkpoint_dir: str | None = None,
     num_processes: int = 1,
     base_name: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Tune `model` with DPO. With `num_processes` > 1 (GPUs on one node), the same command runs
     under `accelerate launch`, one process per GPU, and this returns the figures it wrote."""
     from .recipes import load_recipe
     from .train import TRAIN_METRICS_FILE, train_dpo
 
-    chosen = load_recipe(recipe, overrides)
-    if num_processes < 1:
-        raise UserError(f"number of training processes must be at least 1, got {num_processes}")
+    chosen = load_recipe(local_input(recipe), overrides)
+    check_counts(num_processes=num_processes)
+    check_output(out_dir, inputs=[model, dataset_dir, checkpoint_dir], force=force, what="--out")
+    if checkpoint_dir:
+        from .outputs import check_folder_claim
+        from .train import CHECKPOINTS
+
+        check_folder_claim(checkpoint_dir, CHECKPOINTS, "checkpoint folder")
     # Download a gs:// model once, here, before any worker process starts.
     local_model = local_input(model)
     if num_processes > 1 and "LOCAL_RANK" not in os.environ:
@@ -232,6 +298,7 @@ def train(
             overrides or {},
             checkpoint_dir,
             base_name or model,
+            force,
         )
         return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures")
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
@@ -242,6 +309,7 @@ def train(
         chosen,
         checkpoint_dir=checkpoint_dir,
         base_name=base_name or model,
+        force=force,
     )
 
 
@@ -254,7 +322,7 @@ def evaluation_ideas(split: dict, extra_ideas_path: str | None) -> tuple[list[st
         from .ideas import load_ideas
 
         trained = set(split.get("train_ideas", []))
-        extra = [i.text for i in load_ideas(local_input(extra_ideas_path))]
+        extra = [i.text for i in load_ideas(local_csv(extra_ideas_path))]
         overlap = [i for i in extra if i in trained]
         if overlap:
             log.warning(
@@ -286,32 +354,40 @@ def evaluate(
     max_in_flight: int = 16,
     requests_per_minute: float = 0.0,
     timeout_s: float = 60.0,
+    max_retries: int | None = None,
     reward_pairs: int = 512,
+    force: bool = False,
 ) -> dict:
     """Compare base and tuned on held-out ideas; write `comparisons.csv` and `metrics.json`
     (evaluation figures, the implicit reward accuracy on validation pairs, and the tuned model's
-    final training figures) into `out_dir`."""
+    final training figures) into `out_dir`. Fails when every comparison failed."""
+    from .api_calls import summarise_causes
     from .dataset import load_dataset_dict, load_split
     from .evaluate import evaluate_models, write_comparisons
-    from .files import atomic_path
     from .implicit_reward import implicit_reward_accuracy
     from .label import write_failures
+    from .outputs import atomic_dir
     from .providers import SamplingConfig, make_judge
     from .train import RECIPE_FILE, TRAIN_METRICS_FILE
 
-    if k < 1:
-        raise UserError(f"samples per idea must be at least 1, got {k}")
+    check_counts(k=k, reward_pairs=reward_pairs)
+    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
+    check_output(
+        out_dir,
+        inputs=[base_model, tuned_model, dataset_dir, eval_ideas_path],
+        force=force,
+        what="--out",
+    )
     split = load_split(dataset_dir)
+    # Read now: a damaged dataset should fail before any title is sampled.
+    validation = load_dataset_dict(dataset_dir)["validation"]
     ideas, source = evaluation_ideas(split, eval_ideas_path)
     if not ideas:
         raise UserError(f"{dataset_dir} holds no validation ideas and no evaluation ideas file")
     base_model = local_input(base_model)
-    judge_impl = make_judge(
-        judge,
-        judge_model,
-        cache_dir=cache_dir,
-        policy=_policy(max_in_flight, requests_per_minute, timeout_s),
-    )
+    tuned_model = local_input(tuned_model)
+    judge_impl = make_judge(judge, judge_model, cache_dir=cache_dir, policy=policy)
     warnings = []
     label_judges = split.get("judges", [])
     if judge_impl.name in label_judges or judge in label_judges:
@@ -321,14 +397,19 @@ def evaluate(
             "overstates what a different reader would see; choose another eval_judge for an "
             "independent verdict"
         )
-    sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
+    if temperature == 0:
+        log.info("temperature 0: deterministic beam search, the %d best beams per idea", k)
     rows, metrics = evaluate_models(base_model, tuned_model, ideas, judge_impl, k, sampling)
+    failures = getattr(judge_impl, "failures", [])
+    if not metrics["n_comparisons"]:
+        raise NothingMade(
+            f"every one of {len(rows)} comparisons failed: {summarise_causes(failures)}"
+        )
     metrics["eval_ideas_source"] = source
     metrics["label_judge"] = ", ".join(label_judges)
 
     recipe_path = Path(tuned_model) / RECIPE_FILE
     trained_with = read_json(recipe_path, "recipe") if recipe_path.is_file() else {}
-    validation = load_dataset_dict(dataset_dir)["validation"]
     if reward_pairs > 0 and len(validation):
         # A seeded sample across ideas: the rows are grouped by idea.
         pairs = validation.shuffle(seed=seed).select(range(min(reward_pairs, len(validation))))
@@ -343,14 +424,13 @@ def evaluate(
         )
     train_metrics = Path(tuned_model) / TRAIN_METRICS_FILE
     if train_metrics.is_file():
-        metrics.update(json.loads(train_metrics.read_text(encoding="utf-8")))
+        metrics.update(read_json(train_metrics, "training figures"))
     metrics["warnings"] = warnings
     for warning in warnings:
         log.warning("%s", warning)
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir(parents=True)
+    with atomic_dir(out_dir, force=force, kind="evaluation", what="--out") as tmp:
         write_comparisons(rows, tmp / COMPARISONS_FILE)
-        write_failures(getattr(judge_impl, "failures", []), tmp / COMPARISONS_FILE)
+        write_failures(failures, tmp / COMPARISONS_FILE)
         write_json(tmp / METRICS_FILE, metrics)
     return metrics
 
@@ -403,11 +483,21 @@ def report(
     config: dict | None = None,
     candidates_path: str | None = None,
     dataset_dir: str | None = None,
+    force: bool = False,
 ) -> dict:
+    """Write the HTML report of a run from its evaluation folder and tuned model."""
     from .report import write_report
     from .train import HISTORY_FILE
 
     began = time.perf_counter()
+    check_output(
+        out_path,
+        inputs=[eval_dir, model_dir, candidates_path, dataset_dir],
+        force=force,
+        what="--out",
+    )
+    eval_dir = local_input(eval_dir)
+    model_dir = local_input(model_dir)
     metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics")
     comparisons = read_csv(
         Path(eval_dir) / COMPARISONS_FILE, ["idea", "base_title", "tuned_title"], "comparisons"
@@ -416,10 +506,19 @@ def report(
         row["sample"] = int(row.get("sample") or 0)
     history_path = Path(model_dir) / HISTORY_FILE
     history = read_json(history_path, "training history") if history_path.is_file() else []
+    if not history:
+        missing = f"{model_dir} has no {HISTORY_FILE}: the training curves are left out"
+        log.warning("%s", missing)
+        metrics["warnings"] = [*metrics.get("warnings", []), missing]
     full_config = run_config(metrics, model_dir, candidates_path, dataset_dir)
     full_config.update(config or {})
     write_report(
-        out_path, metrics=metrics, log_history=history, comparisons=comparisons, config=full_config
+        out_path,
+        metrics=metrics,
+        log_history=history,
+        comparisons=comparisons,
+        config=full_config,
+        force=force,
     )
     log.info("report written to %s in %.1fs", out_path, time.perf_counter() - began)
     return {"comparisons": len(comparisons)}

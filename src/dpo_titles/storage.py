@@ -24,10 +24,10 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import UserError
-from .files import atomic_path
+from .outputs import atomic_dir, atomic_file, is_bookkeeping, safe_child
 
 log = logging.getLogger(__name__)
 
@@ -211,20 +211,9 @@ def _download(blob, dest: Path, bar, chunk_size: int | None) -> None:
 
     if chunk_size:
         blob.chunk_size = chunk_size
-    with atomic_path(dest) as tmp:
+    with atomic_file(dest, what="download", record=False) as tmp:
         with open(tmp, "wb") as fh:
             blob.download_to_file(CallbackIOWrapper(bar.update, fh, "write"), checksum="auto")
-
-
-def _safe_relative(name: str, prefix: str, bucket: str) -> PurePosixPath:
-    """The object's path below `prefix`, refused if it would land outside the target folder."""
-    rest = name[len(prefix) :]
-    rel = PurePosixPath(rest)
-    if rest.startswith("/") or any(part in (".", "..") for part in rest.split("/")) or "//" in rest:
-        raise UserError(
-            f"object {_join(bucket, name)} has a path that cannot be a local file name: rename it"
-        )
-    return rel
 
 
 def localize(
@@ -232,6 +221,7 @@ def localize(
     dest_dir: str | os.PathLike | None = None,
     *,
     chunk_size: int | None = None,
+    max_bytes: int | None = None,
 ) -> str:
     """Return a local path for `uri`.
 
@@ -239,7 +229,9 @@ def localize(
     `dest_dir/bucket/path` (`dest_dir` defaults to a new temporary folder): the object itself if
     one has that name, otherwise every object under the prefix `path/`, keeping their relative
     paths (a model folder). A URI ending in `/` is always a prefix. Files are written aside and
-    renamed when whole, and a folder appears only when every file in it is.
+    renamed when whole, and a folder appears only when every file in it is. An object name that
+    would land outside `dest_dir` (`..`, `.`, empty segments) is refused with its name. With
+    `max_bytes`, a single object larger than that is refused before it is downloaded.
     """
     if not is_gcs(uri):
         text = os.fspath(uri)
@@ -248,20 +240,24 @@ def localize(
         return str(text)
     bucket_name, path = split_gcs(uri)
     if dest_dir is not None:
-        return _localize_gcs(uri, bucket_name, path, Path(dest_dir), chunk_size)
+        return _localize_gcs(uri, bucket_name, path, Path(dest_dir), chunk_size, max_bytes)
     root = Path(tempfile.mkdtemp(prefix="dpo-gcs-"))
     try:
-        return _localize_gcs(uri, bucket_name, path, root, chunk_size)
+        return _localize_gcs(uri, bucket_name, path, root, chunk_size, max_bytes)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)  # the temporary folder only held this download
         raise
 
 
-def _localize_gcs(uri: str, bucket_name: str, path: str, root: Path, chunk_size) -> str:
+def _localize_gcs(
+    uri: str, bucket_name: str, path: str, root: Path, chunk_size, max_bytes: int | None
+) -> str:
     from google.api_core.exceptions import NotFound
 
     stem = path.rstrip("/")
-    target = root / bucket_name / stem if stem else root / bucket_name
+    # The bucket name was checked by split_gcs (no '/', no '..'); the object path must stay
+    # inside the download folder too, whatever Cloud Storage allows in a name.
+    target = safe_child(root, f"{bucket_name}/{stem}" if stem else bucket_name, f"object {uri}")
     with _gcs_errors(uri, "read"):
         client = _client()
         bucket = client.bucket(bucket_name)
@@ -273,6 +269,10 @@ def _localize_gcs(uri: str, bucket_name: str, path: str, root: Path, chunk_size)
                         raise UserError(
                             f"cannot download {uri} to {target}: a folder is in the way"
                         )
+                    if max_bytes is not None and (blob.size or 0) > max_bytes:
+                        from .files import too_large
+
+                        raise UserError(too_large(uri, blob.size or 0, "input"))
                     log.info("downloading %s (%s bytes) to %s", uri, blob.size, target)
                     with _progress(blob.size or 0, uri) as bar:
                         _download(blob, target, bar, chunk_size)
@@ -288,7 +288,9 @@ def _localize_gcs(uri: str, bucket_name: str, path: str, root: Path, chunk_size)
                 raise _missing_bucket(bucket_name) from None
             if not blobs:
                 raise UserError(f"no object at {uri} (nor under {_join(bucket_name, prefix)})")
-            files = [(b, _safe_relative(b.name, prefix, bucket_name)) for b in blobs]
+            files = [
+                (b, b.name[len(prefix) :], f"object {_join(bucket_name, b.name)}") for b in blobs
+            ]
             total = sum(b.size or 0 for b in blobs)
             log.info(
                 "downloading %d objects (%d bytes) under %s to %s",
@@ -297,10 +299,13 @@ def _localize_gcs(uri: str, bucket_name: str, path: str, root: Path, chunk_size)
                 _join(bucket_name, prefix),
                 target,
             )
-            with atomic_path(target) as tmp, _progress(total, uri) as bar:
-                tmp.mkdir(parents=True)
-                for blob, rel in files:
-                    _download(blob, tmp.joinpath(*rel.parts), bar, chunk_size)
+            for _, rel, label in files:
+                safe_child(target, rel, label)  # every name is checked before a byte is written
+            # No marker: the folder is an exact copy of the objects (in a folder of its own).
+            with atomic_dir(target, kind=None, what="download") as tmp:
+                with _progress(total, uri) as bar:
+                    for blob, rel, label in files:
+                        _download(blob, safe_child(tmp, rel, label), bar, chunk_size)
             return str(target)
         except NotFound as exc:
             # The object went away between listing and download, or the bucket did.
@@ -313,12 +318,9 @@ def _localize_gcs(uri: str, bucket_name: str, path: str, root: Path, chunk_size)
 
 
 def _local_files(root: Path) -> list[Path]:
-    """Every regular file under `root`, skipping the half-written `.NAME.partial` ones."""
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".partial"))
-    )
+    """Every regular file under `root`, without the output policy's own files (markers,
+    ledgers, half-written `.NAME.*.partial` ones)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not is_bookkeeping(p.name))
 
 
 def upload(

@@ -8,7 +8,6 @@ title-shaped text with the same mix of habits, and preference tuning has somethi
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -18,8 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .files import atomic_path
+from .files import read_csv
+from .outputs import atomic_dir, check_output
 from .prompts import prompt_messages
+from .settings import check_number
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,22 @@ class TinyModelConfig:
     chat_learning_rate: float = 1e-3
     seed: int = 1234
 
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        for name in ("num_heads", "num_kv_heads", "pretrain_block", "batch_size"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        check_number("pretrain_epochs", self.pretrain_epochs, low=0, integer=True)
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("chat_learning_rate", self.chat_learning_rate, low=0, low_open=True)
+        check_number("seed", self.seed, low=0, integer=True)
+
 
 def read_corpus(path) -> list[tuple[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"title corpus {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not {"idea", "title"} <= set(reader.fieldnames or []):
-            raise UserError(f"title corpus {path} needs columns idea,title")
-        pairs = [(r["idea"].strip(), r["title"].strip()) for r in reader]
+    """The (idea, title) pairs of a title corpus CSV."""
+    rows = read_csv(path, ["idea", "title"], "title corpus")
+    pairs = [(r["idea"].strip(), r["title"].strip()) for r in rows]
     pairs = [(i, t) for i, t in pairs if i and t]
     if len(pairs) < 10:
         raise UserError(f"title corpus {path} has {len(pairs)} usable rows: need at least 10")
@@ -106,12 +113,15 @@ def _encode_examples(tokenizer, pairs):
     return examples
 
 
-def build_tiny_model(corpus, out_dir, config: TinyModelConfig | None = None) -> Path:
+def build_tiny_model(
+    corpus, out_dir, config: TinyModelConfig | None = None, *, force: bool = False
+) -> Path:
     """Train the tokenizer and the model on `corpus`; write a `from_pretrained` folder."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     config = config or TinyModelConfig()
+    check_output(out_dir, inputs=[corpus], force=force, what="--out")
     began = time.perf_counter()
     pairs = read_corpus(corpus)
     random.seed(config.seed)
@@ -173,7 +183,7 @@ def build_tiny_model(corpus, out_dir, config: TinyModelConfig | None = None) -> 
         top_p=0.95,
         max_new_tokens=40,
     )
-    with atomic_path(out_dir) as tmp:
+    with atomic_dir(out_dir, force=force, kind="tiny-model", what="--out") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         info = {

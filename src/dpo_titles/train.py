@@ -11,12 +11,14 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from .dataset import load_dataset_dict
-from .errors import UserError
-from .files import atomic_path, write_json
+from .errors import NothingMade, UserError
+from .files import write_json
+from .outputs import atomic_dir, claim_folder
 from .recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class _StopOnNonFinite:
 
 END_OF_TURN_CHECK_ROWS = 32
 RUN_FILE = "run.json"
+CHECKPOINTS = "checkpoints"  # the kind of folder checkpoints go to (outputs.claim_folder)
 
 
 def check_end_of_turn(dataset, tokenizer, rows: int = END_OF_TURN_CHECK_ROWS) -> None:
@@ -151,7 +154,7 @@ def _last_good_checkpoint(folder: Path) -> Path | None:
 def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
     """Make `folder` this run's checkpoint folder; return the checkpoint to resume from. A
     folder left by a run with other settings is refused rather than silently resumed."""
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_folder(folder, kind=CHECKPOINTS, what="checkpoint folder")
     run_file = folder / RUN_FILE
     if run_file.is_file():
         try:
@@ -204,6 +207,7 @@ def train_dpo(
     checkpoint_dir: str | None = None,
     callbacks=(),
     base_name: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Train with `recipe`; write the tuned model folder (`from_pretrained`-loadable: merged, or
     the LoRA adapter alone when the recipe says so), its tokenizer, `log_history.json`,
@@ -214,8 +218,9 @@ def train_dpo(
     the base model (a gs:// URI or hub id) when `model_path` is a local copy of it.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
+
+    from .models import load_causal_lm, load_tokenizer
 
     began = time.perf_counter()
     base_name = base_name or model_path
@@ -229,20 +234,14 @@ def train_dpo(
         )
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        policy = AutoModelForCausalLM.from_pretrained(
-            model_path, dtype=torch.bfloat16 if bf16 else torch.float32
-        )
-    except OSError as exc:
-        raise UserError(
-            f"cannot load base model {model_path!r}: {str(exc).splitlines()[0]}"
-        ) from exc
+    tokenizer = load_tokenizer(model_path)
+    policy = load_causal_lm(model_path, torch.bfloat16 if bf16 else torch.float32)
 
     peft_config = lora_config(recipe) if recipe.use_lora else None
 
     out_dir = Path(out_dir)
     resume_from = None
+    scratch = None
     if checkpoint_dir:
         work = Path(checkpoint_dir)
         signature = {
@@ -253,91 +252,103 @@ def train_dpo(
         }
         resume_from = _claim_checkpoint_dir(work, signature)
     else:
-        work = out_dir.parent / f".{out_dir.name}.work"
-    args = DPOConfig(
-        output_dir=str(work),
-        num_train_epochs=recipe.epochs,
-        per_device_train_batch_size=recipe.batch_size,
-        per_device_eval_batch_size=max(recipe.batch_size, 8),
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-        gradient_checkpointing=recipe.gradient_checkpointing,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler_type,
-        warmup_steps=recipe.warmup_steps,
-        beta=recipe.beta,
-        loss_type=[t.strip() for t in recipe.loss_type.split(",")],
-        max_length=recipe.max_length,
-        precompute_ref_log_probs=recipe.precompute_ref_log_probs,
-        seed=recipe.seed,
-        bf16=bf16,
-        fp16=False,
-        use_cpu=not cuda,
-        logging_steps=recipe.logging_steps,
-        eval_strategy="steps" if len(val) else "no",
-        eval_steps=recipe.eval_steps,
-        save_strategy="steps" if checkpoint_dir else "no",
-        save_steps=recipe.save_steps,
-        # Two, so that a pod killed while writing one still leaves a complete one behind.
-        save_total_limit=2,
-        report_to="none",
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    trainer = DPOTrainer(
-        model=policy,
-        args=args,
-        train_dataset=train,
-        eval_dataset=val if len(val) else None,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[_StopOnNonFinite(), *callbacks],
-    )
-    check_end_of_turn(trainer.train_dataset, tokenizer)
-    warn_if_truncated(trainer.train_dataset, recipe.max_length)
-    log.info(
-        "training: %d pairs, %d validation pairs, recipe %s, device %s, %s",
-        len(train),
-        len(val),
-        recipe.name,
-        "cuda" if cuda else "cpu",
-        f"resuming from {resume_from}" if resume_from else "from step 0",
-    )
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if len(val):
-        trainer.evaluate()
-    history = trainer.state.log_history
-    metrics = final_metrics(history)
-    metrics["train_pairs"] = len(train)
-    metrics["validation_pairs"] = len(val)
-    metrics["global_step"] = trainer.state.global_step
-    metrics["resumed_from_step"] = _step_of(resume_from)
-    metrics["train_seconds"] = round(time.perf_counter() - began, 1)
-    if not trainer.accelerator.is_main_process:
-        return metrics  # under accelerate, one process writes the model
+        # Without checkpoints the trainer still wants a folder; a private one, removed after.
+        scratch = tempfile.mkdtemp(prefix="dpo-titles-train-")
+        work = Path(scratch)
+    try:
+        args = DPOConfig(
+            output_dir=str(work),
+            num_train_epochs=recipe.epochs,
+            per_device_train_batch_size=recipe.batch_size,
+            per_device_eval_batch_size=max(recipe.batch_size, 8),
+            gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+            gradient_checkpointing=recipe.gradient_checkpointing,
+            learning_rate=recipe.learning_rate,
+            lr_scheduler_type=recipe.lr_scheduler_type,
+            warmup_steps=recipe.warmup_steps,
+            beta=recipe.beta,
+            loss_type=[t.strip() for t in recipe.loss_type.split(",")],
+            max_length=recipe.max_length,
+            precompute_ref_log_probs=recipe.precompute_ref_log_probs,
+            seed=recipe.seed,
+            bf16=bf16,
+            fp16=False,
+            use_cpu=not cuda,
+            logging_steps=recipe.logging_steps,
+            eval_strategy="steps" if len(val) else "no",
+            eval_steps=recipe.eval_steps,
+            save_strategy="steps" if checkpoint_dir else "no",
+            save_steps=recipe.save_steps,
+            # Two, so that a pod killed while writing one still leaves a complete one behind.
+            save_total_limit=2,
+            report_to="none",
+            # TRL loads the reference model itself; never with the folder's own code.
+            trust_remote_code=False,
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        trainer = DPOTrainer(
+            model=policy,
+            args=args,
+            train_dataset=train,
+            eval_dataset=val if len(val) else None,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[_StopOnNonFinite(), *callbacks],
+        )
+        check_end_of_turn(trainer.train_dataset, tokenizer)
+        warn_if_truncated(trainer.train_dataset, recipe.max_length)
+        log.info(
+            "training: %d pairs, %d validation pairs, recipe %s, device %s, %s",
+            len(train),
+            len(val),
+            recipe.name,
+            "cuda" if cuda else "cpu",
+            f"resuming from {resume_from}" if resume_from else "from step 0",
+        )
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        if trainer.state.global_step == 0:
+            raise NothingMade(
+                f"training ran no optimizer step on {len(train)} pairs (recipe {recipe.name}): "
+                "raise epochs or lower batch_size x gradient_accumulation_steps"
+            )
+        if len(val):
+            trainer.evaluate()
+        history = trainer.state.log_history
+        metrics = final_metrics(history)
+        metrics["train_pairs"] = len(train)
+        metrics["validation_pairs"] = len(val)
+        metrics["global_step"] = trainer.state.global_step
+        metrics["resumed_from_step"] = _step_of(resume_from)
+        metrics["train_seconds"] = round(time.perf_counter() - began, 1)
+        if not trainer.accelerator.is_main_process:
+            return metrics  # under accelerate, one process writes the model
 
-    model = trainer.model
-    adapter_only = recipe.use_lora and not recipe.lora_merge
-    if recipe.use_lora and recipe.lora_merge:
-        model = model.merge_and_unload()
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / HISTORY_FILE, history)
-        write_json(tmp / TRAIN_METRICS_FILE, metrics)
-        write_json(
-            tmp / RECIPE_FILE,
-            {"base_model": base_name, "adapter_only": adapter_only, **recipe.as_dict()},
-        )
-        (tmp / "README.md").write_text(
-            model_card(base_name, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
-        )
-    if checkpoint_dir:
-        # The model is written: its checkpoints (weights and optimizer state, GBs each) would only
-        # fill the cache volume. run.json stays, so the folder is not reused by another run.
-        for done in work.glob("checkpoint-*"):
-            shutil.rmtree(done, ignore_errors=True)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+        model = trainer.model
+        adapter_only = recipe.use_lora and not recipe.lora_merge
+        if recipe.use_lora and recipe.lora_merge:
+            model = model.merge_and_unload()
+        with atomic_dir(out_dir, force=force, kind="model") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / HISTORY_FILE, history)
+            write_json(tmp / TRAIN_METRICS_FILE, metrics)
+            write_json(
+                tmp / RECIPE_FILE,
+                {"base_model": base_name, "adapter_only": adapter_only, **recipe.as_dict()},
+            )
+            (tmp / "README.md").write_text(
+                model_card(base_name, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"
+            )
+        if checkpoint_dir:
+            # The model is written: its checkpoints (weights and optimizer state, GBs each) would
+            # only fill the cache volume. run.json stays, so the folder is not reused by another
+            # run.
+            for done in work.glob("checkpoint-*"):
+                shutil.rmtree(done, ignore_errors=True)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     log.info("tuned model written to %s in %.0fs", out_dir, metrics["train_seconds"])
     return metrics
 

@@ -144,6 +144,7 @@ class ApiBackend:
         """One request per idea for `n` titles; ideas that come back short are topped up."""
         have: list[list[str]] = [[] for _ in ideas]
         latency: list[float] = [0.0 for _ in ideas]
+        last_failure: list[tuple[str | None, str] | None] = [None for _ in ideas]
         for round_ in range(TOP_UP_ROUNDS + 1):
             todo = [i for i, got in enumerate(have) if len(got) < n]
             if not todo:
@@ -179,17 +180,22 @@ class ApiBackend:
             for i, outcome in zip(todo, outcomes, strict=True):
                 latency[i] = round(per_call, 4)
                 if outcome.error:
+                    last_failure[i] = (outcome.cause, redact(outcome.error))
                     continue
+                last_failure[i] = None
                 for title in outcome.value:
                     if len(have[i]) < n and title.casefold() not in {t.casefold() for t in have[i]}:
                         have[i].append(title)
-        for idea, got in zip(ideas, have, strict=True):
+        for idea, got, failed in zip(ideas, have, last_failure, strict=True):
             if len(got) < n:
+                cause, last = failed or ("too few usable titles", "answers gave too few")
                 self.failures.append(
                     {
                         "stage": "generate",
                         "idea": idea,
-                        "reason": f"{len(got)} usable titles of {n} after {TOP_UP_ROUNDS} top-ups",
+                        "cause": cause,
+                        "reason": f"{len(got)} usable titles of {n} after {TOP_UP_ROUNDS} "
+                        f"top-ups ({last})",
                     }
                 )
         if progress is not None:
@@ -221,17 +227,27 @@ class ApiBackend:
         )
 
     def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
-        jobs = [self._judge_job(pairwise_prompt(i, a, b), "verdict") for i, a, b in requests]
+        jobs = []
+        for idea, a, b in requests:
+            job = self._judge_job(pairwise_prompt(idea, a, b), "verdict")
+            job.payload["titles"] = (a, b)
+            jobs.append(job)
 
         def parse(raw: dict, job: Job):
-            return parse_verdict(answer_text(raw))
+            return parse_verdict(answer_text(raw), job.payload["titles"])
 
         outcomes = self._run(jobs, parse, f"{self.provider} judge")
         verdicts = []
         for (idea, a, b), outcome in zip(requests, outcomes, strict=True):
             if outcome.error:
                 self.failures.append(
-                    {"stage": "label", "idea": idea, "titles": [a, b], "reason": outcome.error}
+                    {
+                        "stage": "label",
+                        "idea": idea,
+                        "titles": [a, b],
+                        "cause": outcome.cause,
+                        "reason": redact(outcome.error),
+                    }
                 )
                 verdicts.append(Verdict("error", redact(outcome.error), 0.0, 0.0))
             else:
@@ -243,18 +259,24 @@ class ApiBackend:
         jobs = []
         for idea, titles in requests:
             job = self._judge_job(listwise_prompt(idea, titles), "ranking")
-            job.payload["n_titles"] = len(titles)
+            job.payload["titles"] = list(titles)
             jobs.append(job)
 
         def parse(raw: dict, job: Job) -> tuple[list[int], str]:
-            return parse_ranking(answer_text(raw), job.payload["n_titles"])
+            return parse_ranking(answer_text(raw), job.payload["titles"])
 
         outcomes = self._run(jobs, parse, f"{self.provider} rank")
         out: list[Ranking | None] = []
         for (idea, titles), outcome in zip(requests, outcomes, strict=True):
             if outcome.error:
                 self.failures.append(
-                    {"stage": "label", "idea": idea, "titles": titles, "reason": outcome.error}
+                    {
+                        "stage": "label",
+                        "idea": idea,
+                        "titles": titles,
+                        "cause": outcome.cause,
+                        "reason": redact(outcome.error),
+                    }
                 )
                 out.append(None)
             else:

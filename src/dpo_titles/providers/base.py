@@ -6,14 +6,24 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..rubric import Verdict
+from ..settings import check_number
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
+    """How titles are sampled; temperature 0 is deterministic decoding (greedy, or beam search
+    when several titles per prompt are asked for)."""
+
     temperature: float = 0.9
     top_p: float = 0.95
     max_new_tokens: int = 40
     seed: int = 0
+
+    def __post_init__(self):
+        check_number("temperature", self.temperature, low=0, note="(0 means greedy)")
+        check_number("top_p", self.top_p, low=0, high=1, low_open=True)
+        check_number("max_new_tokens", self.max_new_tokens, low=1, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -7,10 +7,8 @@ one prompt at a time would leave most of the hardware idle.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
-from ..errors import UserError
 from ..prompts import prompt_messages
 from .base import Generated, SamplingConfig
 
@@ -31,25 +29,29 @@ def pick_device() -> str:
 
 
 def load_model_and_tokenizer(model: str, device: str | None = None):
-    """Load a causal LM and its tokenizer for generation (left padding)."""
+    """Load a causal LM and its tokenizer for generation (left padding), never custom code."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..models import load_causal_lm, load_tokenizer
 
     device = device or pick_device()
-    if os.path.sep in model and not os.path.isdir(model):
-        raise UserError(f"model folder {model} does not exist: build it with `make tiny-model`")
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
-    except OSError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"cannot load model {model!r}: {first}") from exc
+    tokenizer = load_tokenizer(model)
+    lm = load_causal_lm(model, dtype)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     lm.to(device).eval()
     return lm, tokenizer
+
+
+def decoding(sampling: SamplingConfig, n: int) -> dict:
+    """`generate` settings for `sampling`. Temperature 0 is deterministic: greedy for one answer
+    per prompt, and for several a beam search returning the `n` best beams, since greedy
+    decoding would give the same answer `n` times."""
+    if sampling.temperature > 0:
+        return {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
+    return {"do_sample": False, "num_beams": n, "temperature": None, "top_p": None}
 
 
 class HFGenerator:
@@ -91,9 +93,7 @@ class HFGenerator:
             with torch.no_grad():
                 ids = self.lm.generate(
                     **enc,
-                    do_sample=sampling.temperature > 0,
-                    temperature=sampling.temperature if sampling.temperature > 0 else None,
-                    top_p=sampling.top_p if sampling.temperature > 0 else None,
+                    **decoding(sampling, n),
                     max_new_tokens=sampling.max_new_tokens,
                     num_return_sequences=n,
                     pad_token_id=self.tokenizer.pad_token_id,

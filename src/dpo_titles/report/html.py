@@ -10,11 +10,11 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..outputs import atomic_file
 from .svg import (
     BLUE,
     GREEN,
@@ -753,28 +753,14 @@ def write_report(
     log_history: list[dict],
     comparisons: list[dict],
     config: dict,
+    force: bool = False,
 ) -> Path:
-    """Build the report and write it to ``path`` atomically; returns the path.
-
-    A reader (the KFP UI, a retried task) sees either the old file or the complete new one, never
-    a half-written page: the text goes to a temporary file in the same directory, then
-    ``os.replace`` swaps it in.
-    """
+    """Build the report and write it to ``path`` under the output policy (`outputs`); returns
+    the path. A reader (the KFP UI, a retried task) never sees a half-written page."""
     text = build_report(
         metrics=metrics, log_history=log_history, comparisons=comparisons, config=config
     )
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; the artifact is read by other processes (UI, uploaders).
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, force=force) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
     return target
