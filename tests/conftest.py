@@ -50,3 +50,15 @@ def ideas_csv(tmp_path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def preflight_arguments(**given) -> dict:
+    """Every parameter of the preflight component, at the pipeline's own defaults (the one
+    definition of them), then `given`: as the pipeline would call it."""
+    from components.preflight import preflight
+    from pipelines.pipeline import dpo_titles_pipeline
+
+    defaults = dpo_titles_pipeline.component_spec.inputs
+    wanted = preflight.component_spec.inputs
+    args = {name: defaults[name].default for name in wanted if name in defaults}
+    return {**args, **given}

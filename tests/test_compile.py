@@ -65,7 +65,8 @@ def test_stages_run_in_order(tmp_path, monkeypatch):
     assert set(inner) == {"generate-titles", "label-preferences"}
     assert inner["label-preferences"]["dependentTasks"] == ["generate-titles"]
     assert set(tasks["prepare-dataset"]["dependentTasks"]) == {"merge-preferences"}
-    assert set(tasks["train-dpo"]["dependentTasks"]) == {"prepare-dataset"}
+    # The train task reads the recipe preflight resolved, and the dataset.
+    assert set(tasks["train-dpo"]["dependentTasks"]) == {"preflight", "prepare-dataset"}
     assert set(tasks["write-report"]["dependentTasks"]) == {
         "evaluate-models",
         "train-dpo",

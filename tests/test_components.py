@@ -12,6 +12,7 @@ from components.preflight import preflight
 from components.prepare import prepare_dataset
 from components.report import write_report
 from components.train import train_dpo
+from tests.conftest import preflight_arguments
 
 
 def art(cls, tmp_path, name):
@@ -20,8 +21,16 @@ def art(cls, tmp_path, name):
 
 def test_components_chain(tmp_path, tiny_model, ideas_csv):
     m = str(tiny_model)
-    ideas = art(Dataset, tmp_path, "ideas")
-    preflight.python_func(ideas_uri=str(ideas_csv), ideas=ideas)
+    ideas, recipe = art(Dataset, tmp_path, "ideas"), art(Artifact, tmp_path, "recipe")
+    preflight.python_func(
+        **preflight_arguments(
+            ideas_uri=str(ideas_csv),
+            ideas=ideas,
+            recipe_file=recipe,
+            recipe="local",
+            recipe_overrides={"epochs": 1},
+        )
+    )
     cands, gen_m = art(Dataset, tmp_path, "candidates"), art(Metrics, tmp_path, "gen_metrics")
     generate_titles.python_func(
         ideas=ideas,
@@ -45,12 +54,7 @@ def test_components_chain(tmp_path, tiny_model, ideas_csv):
     assert prep_m.metadata["validation_ideas"] == 3.0
     model, train_m = art(Model, tmp_path, "model"), art(Metrics, tmp_path, "train_metrics")
     train_dpo.python_func(
-        dataset=ds,
-        model=model,
-        metrics=train_m,
-        base_model=m,
-        recipe="local",
-        recipe_overrides={"epochs": 1},
+        dataset=ds, recipe_file=recipe, model=model, metrics=train_m, base_model=m
     )
     assert (tmp_path / "model" / "config.json").is_file()
     assert model.metadata["recipe"] == "local" and "train_loss" in train_m.metadata
@@ -84,9 +88,44 @@ def test_components_chain(tmp_path, tiny_model, ideas_csv):
 def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("nope\n")
+    args = {"ideas": art(Dataset, tmp_path, "ideas"), "recipe_file": art(Artifact, tmp_path, "r")}
     with pytest.raises(SystemExit) as exit_info:
-        preflight.python_func(ideas_uri=str(bad), ideas=art(Dataset, tmp_path, "ideas"))
+        preflight.python_func(**preflight_arguments(ideas_uri=str(bad), **args))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("dpo-titles preflight: error:") and err.count("\n") == 1
     assert not (tmp_path / "ideas").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("titles_per_idea", 1, "titles_per_idea must be a whole number at least 2, got 1"),
+        ("temperature", -0.5, "temperature must be a number at least 0 (0 means greedy)"),
+        ("top_p", 1.5, "top_p must be a number more than 0 and at most 1, got 1.5"),
+        ("max_new_tokens", 0, "max_new_tokens must be a whole number at least 1, got 0"),
+        ("eval_seed", -1, "eval_seed must be a whole number at least 0, got -1"),
+        ("eval_samples_per_idea", 0, "eval_samples_per_idea must be a whole number at least 1"),
+        ("eval_reward_pairs", -3, "eval_reward_pairs must be a whole number at least 0"),
+        ("val_fraction", 1.0, "val_fraction must be a number more than 0 and less than 1"),
+        ("api_max_in_flight", 0, "api_max_in_flight must be a whole number at least 1"),
+        ("api_requests_per_minute", -1.0, "api_requests_per_minute must be a number at least 0"),
+        ("accelerator_count", 0, "accelerator_count must be a whole number at least 1"),
+        ("shards", 0, "shards must be between 1 and 256"),
+        ("epochs", "-1", "epochs must be a number more than 0, got -1.0"),
+        ("train_seed", "-2", "train_seed must be a whole number at least 0, got -2"),
+        ("learning_rate", "0", "learning_rate must be a number more than 0"),
+        ("max_input_mb", 0.0, "max_input_mb must be a number more than 0"),
+    ],
+)
+def test_preflight_names_each_bad_setting_as_the_pipeline_does(
+    tmp_path, capsys, ideas_csv, setting, value, named
+):
+    ideas, recipe = art(Dataset, tmp_path, "ideas"), art(Artifact, tmp_path, "recipe")
+    args = preflight_arguments(ideas_uri=str(ideas_csv), ideas=ideas, recipe_file=recipe)
+    with pytest.raises(SystemExit) as exit_info:
+        preflight.python_func(**{**args, setting: value})
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"dpo-titles preflight: error: {named}" in err, err
+    assert not (tmp_path / "ideas").exists() and not (tmp_path / "recipe").exists()

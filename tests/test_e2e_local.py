@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from dpo_titles.outputs import is_bookkeeping
 from tests.conftest import REPO
 
 
@@ -200,7 +201,7 @@ def test_run_local_reads_from_and_exports_to_cloud_storage(
         local_dataset = {
             f"run1/dataset/{p.relative_to(run / 'dataset').as_posix()}"
             for p in (run / "dataset").rglob("*")
-            if p.is_file()
+            if p.is_file() and not is_bookkeeping(p.name)
         }
         assert local_dataset and local_dataset <= names
         assert {"run1/model/config.json", "run1/model/model.safetensors"} <= names

@@ -8,7 +8,7 @@ import pytest
 from dpo_titles.cli import main
 from dpo_titles.errors import UserError
 from dpo_titles.exports import Exports, check_exports
-from tests.conftest import REPO
+from tests.conftest import REPO, preflight_arguments
 from tests.fakes.gcs import GcsEmulator
 
 
@@ -86,14 +86,18 @@ def test_preflight_refuses_a_bad_export_before_reading_ideas(tmp_path):
     from components.preflight import preflight
 
     class Out:
-        path = str(tmp_path / "ideas.csv")
+        def __init__(self, name):
+            self.path = str(tmp_path / name)
 
     with pytest.raises(SystemExit) as exc:
         preflight.python_func(
-            ideas_uri=str(REPO / "data" / "ideas.csv"),
-            ideas=Out(),
-            backends="rubric",
-            hub_model_repo="bad repo name",
+            **preflight_arguments(
+                ideas_uri=str(REPO / "data" / "ideas.csv"),
+                ideas=Out("ideas.csv"),
+                recipe_file=Out("recipe.json"),
+                backends="rubric",
+                hub_model_repo="bad repo name",
+            )
         )
     assert exc.value.code == 2 and not (tmp_path / "ideas.csv").exists()
 

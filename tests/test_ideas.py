@@ -6,6 +6,7 @@ import pytest
 
 from dpo_titles.errors import UserError
 from dpo_titles.ideas import MAX_IDEA_CHARS, Idea, load_ideas, write_ideas
+from dpo_titles.outputs import LEDGER
 from dpo_titles.prompts import MAX_TITLE_CHARS, MIN_TITLE_CHARS
 
 REPO = Path(__file__).parents[1]
@@ -173,14 +174,58 @@ def test_write_ideas_round_trip(tmp_path):
     write_ideas(ideas, path)
     assert load_ideas(path) == ideas
     assert path.read_text(encoding="utf-8").splitlines()[0] == "idea,category,note"
-    assert [p.name for p in path.parent.iterdir()] == ["ideas.csv"]
+    # Nothing but the file and its folder's ledger of what dpo-titles wrote there.
+    assert sorted(p.name for p in path.parent.iterdir()) == [LEDGER, "ideas.csv"]
 
 
-def test_write_ideas_replaces_existing_file(tmp_path):
+def test_write_ideas_never_replaces_a_users_file(tmp_path):
     path = tmp_path / "ideas.csv"
     path.write_text("old", encoding="utf-8")
+    with pytest.raises(UserError, match="not written by dpo-titles"):
+        write_ideas([Idea("Visit Rome", 2, {})], path, force=True)
+    assert path.read_text(encoding="utf-8") == "old"
+
+
+def test_write_ideas_replaces_its_own_file_only_with_force(tmp_path):
+    path = tmp_path / "ideas.csv"
     write_ideas([Idea("Visit Rome", 2, {})], path)
-    assert [i.text for i in load_ideas(path)] == ["Visit Rome"]
+    with pytest.raises(UserError, match="--force"):
+        write_ideas([Idea("Visit Paris", 2, {})], path)
+    write_ideas([Idea("Visit Paris", 2, {})], path, force=True)
+    assert [i.text for i in load_ideas(path)] == ["Visit Paris"]
+    # Once a person edits it, it is theirs: even --force leaves it alone.
+    path.write_text(path.read_text(encoding="utf-8") + "Visit Oslo\n", encoding="utf-8")
+    with pytest.raises(UserError, match="changed after dpo-titles wrote it"):
+        write_ideas([Idea("Visit Rome", 2, {})], path, force=True)
+    assert "Visit Oslo" in path.read_text(encoding="utf-8")
+
+
+def test_ideas_of_invisible_characters_only_are_refused(tmp_path):
+    invisible = "\u200b\u200c\u2060\ufeff"
+    message = error_for(write(tmp_path, f"idea\nBake bread\n{invisible}\n \u200b \n"))
+    assert "rows 3, 4 have a blank idea, or one of invisible characters only" in message
+    # Invisible characters around a real idea are trimmed, not kept in the text.
+    path = write(tmp_path, "idea\n\u200bBake bread\u200b\n")
+    assert [i.text for i in load_ideas(path)] == ["Bake bread"]
+
+
+def test_formula_like_ideas_are_neutralised_in_the_csv_and_read_back_exactly(tmp_path):
+    texts = ['=HYPERLINK("http://x")', "+1 trick", "-5 mistakes", "@home", "'=quoted", "'plain"]
+    path = tmp_path / "ideas.csv"
+    write_ideas([Idea(t, i + 2, {"n": "-3"}) for i, t in enumerate(texts)], path)
+    cells = [row[0] for row in csv.reader(path.read_text(encoding="utf-8").splitlines()[1:])]
+    # A spreadsheet shows these as text: every one that starts like a formula has a quote.
+    assert cells == [
+        '\'=HYPERLINK("http://x")',
+        "'+1 trick",
+        "'-5 mistakes",
+        "'@home",
+        "''=quoted",
+        "'plain",
+    ]
+    loaded = load_ideas(path)
+    assert [i.text for i in loaded] == texts
+    assert {i.extra["n"] for i in loaded} == {"-3"}  # a number is not a formula
 
 
 def test_bundled_ideas_load():

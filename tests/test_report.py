@@ -17,6 +17,8 @@ except ModuleNotFoundError:  # the package is not installed in every checkout's 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from dpo_titles.report import build_report, write_report
 
+from dpo_titles import outputs
+from dpo_titles.outputs import LEDGER
 from dpo_titles.report import html as report_html
 from dpo_titles.report.svg import (
     Series,
@@ -389,36 +391,41 @@ def test_write_report_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     returned = write_report(target, **kwargs)
     assert returned == target
     assert target.read_text(encoding="utf-8") == build_report(**kwargs)
-    assert list(target.parent.iterdir()) == [target]
+    assert sorted(p.name for p in target.parent.iterdir()) == [LEDGER, "report.html"]
 
     replaced: list[tuple[str, str]] = []
     real_replace = os.replace
 
     def spy(src, dst):
-        replaced.append((str(src), str(dst)))
-        assert Path(src).parent == target.parent  # same filesystem, so the rename is atomic
-        assert Path(src).read_text(encoding="utf-8").endswith("</html>\n")
+        if str(dst) == str(target):
+            replaced.append((str(src), str(dst)))
+            assert Path(src).parent == target.parent  # same filesystem: the rename is atomic
+            assert Path(src).read_text(encoding="utf-8").endswith("</html>\n")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(report_html.os, "replace", spy)
-    write_report(str(target), **kwargs)
-    assert len(replaced) == 1 and replaced[0][1] == str(target)
+    monkeypatch.setattr(outputs.os, "replace", spy)
+    write_report(str(target), **kwargs, force=True)
+    assert len(replaced) == 1
 
 
 def test_write_report_failure_keeps_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "report.html"
-    target.write_text("old", encoding="utf-8")
+    write_report(target, metrics={}, log_history=[], comparisons=[], config={"old": 1})
+    old = target.read_text(encoding="utf-8")
+    real_replace = os.replace
 
     def boom(src, dst):
-        raise OSError("disk full")
+        if str(dst) == str(target):
+            raise OSError("disk full")
+        return real_replace(src, dst)
 
-    monkeypatch.setattr(report_html.os, "replace", boom)
+    monkeypatch.setattr(outputs.os, "replace", boom)
     with pytest.raises(OSError):
-        write_report(target, metrics={}, log_history=[], comparisons=[], config={})
-    assert target.read_text(encoding="utf-8") == "old"
-    assert list(tmp_path.iterdir()) == [target]
+        write_report(target, metrics={}, log_history=[], comparisons=[], config={}, force=True)
+    assert target.read_text(encoding="utf-8") == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "report.html"]
 
 
 def test_svg_helpers_edge_cases() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from dpo_titles import storage
 from dpo_titles.errors import UserError
-from tests.fakes.gcs import DenyingGcs, GcsEmulator
+from tests.fakes.gcs import AnyNameGcs, DenyingGcs, GcsEmulator
 
 BUCKET = "dpo-data"
 
@@ -60,7 +60,7 @@ def _one_line_user_error(excinfo) -> str:
 
 
 def _model_folder(root: Path) -> Path:
-    """A folder shaped like a saved model: nested files, one binary, one atomic_path leftover."""
+    """A folder shaped like a saved model: nested files, one binary, one half-written leftover."""
     folder = root / "model"
     (folder / "tokenizer").mkdir(parents=True)
     (folder / "config.json").write_text('{"model_type": "llama"}\n')
@@ -301,19 +301,40 @@ def test_a_failed_folder_download_leaves_no_folder(gcs, tmp_path, monkeypatch):
     assert [p.name for p in (dest / BUCKET / "models").iterdir()] == []
 
 
-@pytest.mark.parametrize(
-    "name", ["models/m3/../../evil.txt", "models/m3/./x", "models/m3//x", "models/m3/a/../../b"]
-)
-def test_object_names_that_escape_the_folder_are_refused(name):
-    # Cloud Storage allows such names, but the emulator refuses to store them, so this checks the
-    # guard localize() runs on every listed name before writing anything.
-    with pytest.raises(UserError) as excinfo:
-        storage._safe_relative(name, "models/m3/", BUCKET)
-    assert "cannot be a local file name" in _one_line_user_error(excinfo)
-    assert storage._safe_relative("models/m3/a/b c.txt", "models/m3/", BUCKET).parts == (
-        "a",
-        "b c.txt",
-    )
+ESCAPING = ["models/m3/../../evil.txt", "models/m3/./x", "models/m3//x", "models/m3/a/../../b"]
+
+
+@pytest.mark.parametrize("name", ESCAPING)
+def test_listed_names_that_escape_the_folder_are_refused_before_any_download(
+    name, tmp_path, monkeypatch
+):
+    # Cloud Storage allows such names (the emulator does not), so a loopback bucket that serves
+    # them stands in: the real client lists them, and localize() refuses before writing a byte.
+    objects = {"models/m3/config.json": b"{}", name: b"escaped"}
+    with AnyNameGcs(BUCKET, objects) as fake:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake.host)
+        with pytest.raises(UserError) as excinfo:
+            storage.localize(f"gs://{BUCKET}/models/m3/", tmp_path / "dest")
+        assert fake.downloads == []
+    message = _one_line_user_error(excinfo)
+    assert f"gs://{BUCKET}/{name}" in message and "would not stay inside" in message
+    assert list(tmp_path.iterdir()) == []  # nothing written, inside the folder or out of it
+
+
+@pytest.mark.parametrize("uri", ["gs://data/../../victim.csv", "gs://data/../victim/"])
+def test_a_uri_whose_path_escapes_is_refused_with_its_name(uri, tmp_path, monkeypatch):
+    victim = tmp_path / "victim.csv"
+    victim.write_text("mine")
+    (tmp_path / "victim").mkdir()
+    objects = {"../../victim.csv": b"overwritten", "../victim/x": b"overwritten"}
+    with AnyNameGcs("data", objects) as fake:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake.host)
+        dest = tmp_path / "a" / "b"
+        with pytest.raises(UserError) as excinfo:
+            storage.localize(uri, dest)
+        assert fake.requests == []  # refused before asking Cloud Storage for anything
+    assert uri.removeprefix("gs://") in _one_line_user_error(excinfo)
+    assert victim.read_text() == "mine" and list((tmp_path / "victim").iterdir()) == []
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -69,5 +69,5 @@ def test_bad_corpus_is_refused(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_corpus(tmp_path / "none.csv")
     (tmp_path / "c.csv").write_text("idea,headline\na,b\n")
-    with pytest.raises(UserError, match="needs columns idea,title"):
+    with pytest.raises(UserError, match="lacks column"):
         read_corpus(tmp_path / "c.csv")

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Faults that change the HTTP exchange itself; the Brain never sees them.
-TRANSPORT_FAULTS = ("429", "500", "503", "timeout", "malformed", "empty", "blocked")
+TRANSPORT_FAULTS = ("429", "500", "503", "timeout", "malformed", "empty", "blocked", "html")
 # Faults that keep a well-formed 200 but make the model's text unusable.
 CONTENT_FAULTS = ("few", "neither", "garbage")
 FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
@@ -220,6 +220,9 @@ class Brain:
     title_format: str = "numbered"
     position_bias: float = 0.0
     seed: int = 0
+    # How a ranking names the titles: "numbers" as the prompt wrote them (1-based), "zero"
+    # (0-based positions, as some models answer), or "titles" (the titles' text).
+    ranking_style: str = "numbers"
     log: list[Task] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -228,6 +231,8 @@ class Brain:
             raise ValueError(f"title_format must be one of {TITLE_FORMATS}")
         if not 0.0 <= self.position_bias <= 1.0:
             raise ValueError("position_bias must be in [0, 1]")
+        if self.ranking_style not in ("numbers", "zero", "titles"):
+            raise ValueError("ranking_style must be numbers, zero or titles")
 
     # -- understanding ---------------------------------------------------------------------
 
@@ -379,6 +384,13 @@ class Brain:
             ranking = ranking[: max(1, len(ranking) // 2)]
         elif fault == "neither":
             ranking = [*ranking[:-1], max(numbers) + 1]
+        if self.ranking_style != "numbers":
+            position = {number: k for k, number in enumerate(numbers)}
+            ranking = [
+                position.get(x, x) if self.ranking_style == "zero" else task.titles[position[x]]
+                for x in ranking
+                if self.ranking_style == "zero" or x in position
+            ]
         return {"ranking": ranking, "rationale": rationale}
 
 
@@ -432,6 +444,11 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
 
+
+_HTML_PAGE = (
+    b"<!doctype html><html><head><title>Sign in</title></head>"
+    b"<body>Sign in to the network</body></html>"
+)
 
 # status 0: close the connection without writing a response.
 _DROP = _Reply(0, b"")
@@ -657,6 +674,9 @@ class FakeLLMServer:
             return _DROP  # a server going down drops its connections rather than answering
         if fault in ("429", "500", "503"):
             return self._error(int(fault))
+        if fault == "html":
+            # What a captive portal or a misrouted proxy answers: 200, but a web page.
+            return _Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
         return self._answer(body, url.path, fault, request_id)
 
     # -- provider hooks --------------------------------------------------------------------
