@@ -38,7 +38,10 @@ def preflight(
     precompute_ref_log_probs: str,
     lora_merge: str,
     max_input_mb: float,
-    backends: str = "",
+    generator: str,
+    label_judge: str,
+    label_mode: str,
+    eval_judge: str,
     export_dataset_uri: str = "",
     export_model_uri: str = "",
     hub_dataset_repo: str = "",
@@ -82,7 +85,10 @@ def preflight(
         precompute_ref_log_probs: Recipe override.
         lora_merge: Recipe override.
         max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, MiB.
-        backends: Comma-separated back ends the run will use; their API keys must be set.
+        generator: Back end that writes titles; known, and its API key set.
+        label_judge: Back end that labels preferences; known, and its API key set.
+        label_mode: listwise or pairwise.
+        eval_judge: Back end that judges the evaluation; known, and its API key set.
         export_dataset_uri: Planned dataset export (gs://); checked now, not at the end.
         export_model_uri: Planned model export (gs://).
         hub_dataset_repo: Planned Hub dataset repo; a valid name and HF_TOKEN are required.
@@ -105,7 +111,6 @@ def preflight(
             recipe_file.path,
             run,
             train,
-            backends=backends.split(","),
             exports=exports,
             eval_ideas_uri=eval_ideas_uri or None,
             human_preferences_uri=human_preferences_uri or None,

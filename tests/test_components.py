@@ -93,18 +93,23 @@ def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):
         preflight.python_func(**preflight_arguments(ideas_uri=str(bad), **args))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("dpo-titles preflight: error:") and err.count("\n") == 1
+    where, error = err.splitlines()  # where the task runs, then the one line of the error
+    assert where.startswith("dpo-titles preflight: running as uid ")
+    assert error.startswith("dpo-titles preflight: error:")
     assert not (tmp_path / "ideas").exists()
 
 
 @pytest.mark.parametrize(
     ("setting", "value", "named"),
     [
-        ("titles_per_idea", 1, "titles_per_idea must be a whole number at least 2, got 1"),
+        ("titles_per_idea", 1, "titles_per_idea must be a whole number at least 2 and at most"),
+        ("label_mode", "round-robin", "label_mode must be one of pairwise, listwise"),
+        ("generator", "openai", "generator must be one of hf, together, gemini"),
+        ("eval_judge", "me", "eval_judge must be one of rubric, together, gemini"),
         ("temperature", -0.5, "temperature must be a number at least 0 (0 means greedy)"),
         ("top_p", 1.5, "top_p must be a number more than 0 and at most 1, got 1.5"),
         ("max_new_tokens", 0, "max_new_tokens must be a whole number at least 1, got 0"),
-        ("eval_seed", -1, "eval_seed must be a whole number at least 0, got -1"),
+        ("eval_seed", -1, "eval_seed must be a whole number at least 0 and at most"),
         ("eval_samples_per_idea", 0, "eval_samples_per_idea must be a whole number at least 1"),
         ("eval_reward_pairs", -3, "eval_reward_pairs must be a whole number at least 0"),
         ("val_fraction", 1.0, "val_fraction must be a number more than 0 and less than 1"),
@@ -113,7 +118,7 @@ def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):
         ("accelerator_count", 0, "accelerator_count must be a whole number at least 1"),
         ("shards", 0, "shards must be between 1 and 256"),
         ("epochs", "-1", "epochs must be a number more than 0, got -1.0"),
-        ("train_seed", "-2", "train_seed must be a whole number at least 0, got -2"),
+        ("train_seed", "-2", "train_seed must be a whole number at least 0 and at most"),
         ("learning_rate", "0", "learning_rate must be a number more than 0"),
         ("max_input_mb", 0.0, "max_input_mb must be a number more than 0"),
     ],
@@ -127,5 +132,5 @@ def test_preflight_names_each_bad_setting_as_the_pipeline_does(
         preflight.python_func(**{**args, setting: value})
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"dpo-titles preflight: error: {named}" in err, err
+    assert err.count("\n") == 2 and f"\ndpo-titles preflight: error: {named}" in err, err
     assert not (tmp_path / "ideas").exists() and not (tmp_path / "recipe").exists()

@@ -95,7 +95,6 @@ def test_preflight_refuses_a_bad_export_before_reading_ideas(tmp_path):
                 ideas_uri=str(REPO / "data" / "ideas.csv"),
                 ideas=Out("ideas.csv"),
                 recipe_file=Out("recipe.json"),
-                backends="rubric",
                 hub_model_repo="bad repo name",
             )
         )

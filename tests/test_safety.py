@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from dpo_titles.cli import main
+from dpo_titles.outputs import LEDGER
 from tests.conftest import REPO
 from tests.fakes import Brain, FaultPlan, GeminiServer, TogetherServer
 from tests.fakes.gcs import AnyNameGcs, GcsEmulator
@@ -193,6 +194,41 @@ def test_dot_dotdot_ancestors_and_inputs_are_refused_as_outputs(
     # Inside an output folder of dpo-titles: it would no longer be that output.
     inside = "ds/more" if command == "report" else "eval/more"
     attempt(f"{untouched}/{inside}", "an output folder of")
+
+
+def test_odd_output_names_are_refused_before_any_work(untouched, capfd, monkeypatch):
+    monkeypatch.chdir(untouched)
+    refused(capfd, argv_for("label", LEDGER), "dpo-titles' own bookkeeping")
+    refused(capfd, argv_for("label", "x" * 230 + ".csv"), "longer than 200 bytes")
+    refused(capfd, argv_for("label", "notes.txt/prefs.csv"), "notes.txt is a file, not a folder")
+    # An output of ours of the other kind: a file where a folder goes, and the other way round.
+    refused(capfd, argv_for("prepare", "cand.csv", "--force"), "is a file, and this writes")
+    refused(capfd, argv_for("label", "ds", "--force"), "is a folder, and this writes a file")
+
+
+def test_a_file_of_the_users_named_like_the_ledger_is_left_alone(world, tmp_path):
+    (tmp_path / LEDGER).write_text('{"my": "settings"}')
+    argv = ["label", "--candidates", str(world / "cand.csv"), "--out", "p.csv"]
+    assert cli(*argv, cwd=tmp_path).returncode == 0
+    assert (tmp_path / LEDGER).read_text() == '{"my": "settings"}'
+
+
+def test_run_folders_stay_in_the_runs_folder_and_latest_is_never_a_users(tmp_path):
+    from dpo_titles.errors import UserError
+    from dpo_titles.local_run import point_latest, start_run_dir
+
+    for run_id in ("../outside", "a/b", ".hidden", "latest"):
+        with pytest.raises(UserError, match="plain folder name"):
+            start_run_dir(tmp_path / "runs", run_id)
+    assert not (tmp_path / "outside").exists()
+    run = start_run_dir(tmp_path / "runs", "r1")
+    point_latest(run)
+    assert os.readlink(tmp_path / "runs" / "latest") == "r1"
+    (tmp_path / "runs" / "latest").unlink()
+    (tmp_path / "runs" / "latest").symlink_to(tmp_path / "mine")  # a link of the user's
+    with pytest.raises(UserError, match="is not the link dpo-titles keeps"):
+        point_latest(run)
+    assert os.readlink(tmp_path / "runs" / "latest") == str(tmp_path / "mine")
 
 
 def test_an_output_of_ours_is_replaced_only_with_force_and_only_while_it_is_ours(
@@ -442,13 +478,15 @@ def test_a_model_folder_naming_custom_code_is_refused_even_with_yes_on_stdin(
 # --------------------------------------------------------------------------------------------
 
 BAD_PARAMETERS = [
-    ("generate", ["--n", "1"], "--n must be a whole number at least 2, got 1"),
+    ("generate", ["--n", "1"], "--n must be a whole number at least 2 and at most 100, got 1"),
     ("generate", ["--temperature", "-1"], "--temperature must be a number at least 0"),
     ("generate", ["--temperature", "nan"], "--temperature must be a number at least 0"),
     ("generate", ["--top-p", "0"], "--top-p must be a number more than 0 and at most 1"),
     ("generate", ["--top-p", "1.5"], "--top-p must be a number more than 0 and at most 1"),
     ("generate", ["--max-new-tokens", "0"], "--max-new-tokens must be a whole number at least 1"),
-    ("generate", ["--seed", "-1"], "--seed must be a whole number at least 0, got -1"),
+    ("generate", ["--seed", "-1"], "--seed must be a whole number at least 0 and at most"),
+    ("generate", ["--seed", str(2**31)], "--seed must be a whole number at least 0 and at most"),
+    ("generate", ["--n", "101"], "--n must be a whole number at least 2 and at most 100"),
     ("generate", ["--batch-size", "0"], "--batch-size must be a whole number at least 1"),
     ("generate", ["--max-in-flight", "0"], "--max-in-flight must be a whole number at least 1"),
     ("generate", ["--rpm", "-5"], "--rpm must be a number at least 0"),
@@ -460,7 +498,7 @@ BAD_PARAMETERS = [
     ("label", ["--mode", "round-robin"], "argument --mode: invalid choice"),
     ("prepare", ["--val-fraction", "0"], "--val-fraction must be a number more than 0 and less"),
     ("prepare", ["--val-fraction", "1"], "--val-fraction must be a number more than 0 and less"),
-    ("prepare", ["--seed", "-3"], "--seed must be a whole number at least 0"),
+    ("prepare", ["--seed", "-3"], "--seed must be a whole number at least 0 and at most"),
     ("train", ["--set", "epochs=-1"], "--set epochs must be a number more than 0, got -1.0"),
     ("train", ["--set", "epochs=0"], "--set epochs must be a number more than 0, got 0.0"),
     ("train", ["--set", "epochs=many"], "recipe field epochs='many' is not a valid float"),
@@ -480,7 +518,7 @@ BAD_PARAMETERS = [
     ("evaluate", ["--temperature", "-0.1"], "--temperature must be a number at least 0"),
     ("evaluate", ["--max-new-tokens", "0"], "--max-new-tokens must be a whole number at least"),
     ("tiny-model", ["--epochs", "0"], "--epochs must be a whole number at least 1, got 0"),
-    ("tiny-model", ["--seed", "-1"], "--seed must be a whole number at least 0, got -1"),
+    ("tiny-model", ["--seed", "-1"], "--seed must be a whole number at least 0 and at most"),
 ]
 
 

@@ -58,7 +58,13 @@ def _looks_like_hub_id(value: str) -> bool:
 
 
 def start_run_dir(runs_dir, run_id: str | None = None) -> Path:
+    """A new, empty folder for one run under `runs_dir`; `run_id` is a plain name."""
     run_id = run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if "/" in run_id or "\\" in run_id or run_id.startswith(".") or run_id == "latest":
+        raise UserError(
+            f"--run-id {run_id!r} must be a plain folder name (no '/', not starting with '.', "
+            "not 'latest')"
+        )
     run_dir = Path(runs_dir) / run_id
     if run_dir.exists():
         raise UserError(f"run folder {run_dir} already exists: choose another --run-id")
@@ -102,7 +108,9 @@ def gather_outputs(run_dir, minutes: float | None = None) -> Path:
 def point_latest(run_dir: Path) -> None:
     """Swap `latest` to this run with a rename, so it never points at a half-made state."""
     link = run_dir.parent / "latest"
-    if os.path.lexists(link) and not link.is_symlink():
+    # Ours is a link to a sibling run folder by its plain name; anything else is the user's.
+    ours = link.is_symlink() and "/" not in os.readlink(link)
+    if os.path.lexists(link) and not ours:
         raise UserError(
             f"{link} is not the link dpo-titles keeps to the newest run: move it away; the run "
             f"is in {run_dir}"

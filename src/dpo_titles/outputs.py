@@ -170,8 +170,9 @@ def _record_file(path: Path) -> None:
     folder = path.parent
     with _locked(folder):
         ledger_path = folder / LEDGER
-        if ledger_path.exists() and _read_json(ledger_path) is None:
-            return  # a ledger we cannot read is left alone; that file just stays unrecorded
+        found = _read_json(ledger_path) if os.path.lexists(ledger_path) else {"written_by": ""}
+        if not isinstance(found, dict) or found.get("written_by") not in ("", "dpo-titles"):
+            return  # a file of that name that is not our ledger is left alone, unrecorded
         files = _ledger(folder)
         files[path.name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
         body = {"written_by": "dpo-titles", "files": dict(sorted(files.items()))}
@@ -203,21 +204,32 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
+# Room left in a file name for the temporary name's additions (`.`, pid, random, suffix).
+_MAX_NAME_BYTES = 200
+
+
 def check_output(
     path: str | os.PathLike,
     *,
     inputs: Iterable[str | os.PathLike | None] = (),
     force: bool = False,
     what: str = "output",
+    folder: bool | None = None,
 ) -> None:
-    """Refuse `path` as an output before any work starts; see the module's policy."""
+    """Refuse `path` as an output before any work starts; see the module's policy. `folder`
+    says whether the output is a folder (True) or a file (False)."""
     text = os.fspath(path)
     if not text or not text.strip():
         raise UserError(f"the {what} path is empty: name a file or folder to write")
     target = Path(text)
     if target.name in ("", ".", "..") or text.rstrip("/").endswith(("/.", "/..")):
         raise UserError(f"{what} {text!r} names a folder by '.' or '..': name a new folder")
+    if is_bookkeeping(target.name):
+        raise UserError(f"{what} {text}: that name is dpo-titles' own bookkeeping; name another")
+    if len(target.name.encode("utf-8")) > _MAX_NAME_BYTES:
+        raise UserError(f"{what} name is longer than {_MAX_NAME_BYTES} bytes: shorten it")
     where = _resolved(target)
+    _check_folder_path(where, text, what)
     if _within(_resolved(os.getcwd()), where):
         raise UserError(
             f"{what} {text} is the current folder or one above it: name a new file or folder"
@@ -244,6 +256,23 @@ def check_output(
                 "somewhere else (it would no longer be that output)"
             )
     _check_replaceable(target, force, what)
+    if folder is not None and os.path.lexists(target):
+        if folder and not target.is_dir():
+            raise UserError(f"{what} {text} is a file, and this writes a folder: name another")
+        if not folder and target.is_dir():
+            raise UserError(f"{what} {text} is a folder, and this writes a file: name another")
+
+
+def _check_folder_path(where: Path, text: str, what: str) -> None:
+    """The folders on the way to an output must be folders, and the nearest one that exists
+    writable, so that a run does not do its work only to fail at the end."""
+    for parent in where.parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise UserError(f"{what} {text}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(f"{what} {text}: no permission to write in {parent}")
+            return
 
 
 def _check_replaceable(target: Path, force: bool, what: str) -> None:
@@ -407,10 +436,12 @@ def atomic_dir(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         if aside is not None:
-            if os.path.lexists(target):
-                shutil.rmtree(aside, ignore_errors=True)
-            else:  # the new folder never arrived: put the old one back
+            if not os.path.lexists(target):  # the new folder never arrived: put the old back
                 os.rename(aside, target)
+            elif aside.is_dir():
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                aside.unlink(missing_ok=True)
 
 
 def check_folder_claim(path: str | os.PathLike, kind: str, what: str = "folder") -> None:

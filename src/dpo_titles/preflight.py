@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .settings import named
+from .settings import SettingError, check_number, named
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ class RunSettings:
     """The pipeline's numeric settings, by their pipeline names (the pipeline gives them all;
     their defaults live in the pipeline's signature)."""
 
+    generator: str
+    label_judge: str
+    label_mode: str
+    eval_judge: str
     titles_per_idea: int
     temperature: float
     top_p: float
@@ -38,6 +42,7 @@ class RunSettings:
     eval_seed: int
     eval_reward_pairs: int
     accelerator_count: int
+    max_input_mb: float
 
     @classmethod
     def from_parameters(cls, values: Mapping) -> RunSettings:
@@ -87,11 +92,23 @@ class TrainSettings:
 
 
 def check_settings(run: RunSettings) -> None:
-    """Check every numeric setting as the stage that uses it will."""
+    """Check every setting as the stage that uses it will: the back ends and the judge mode by
+    name, the numbers by range."""
     from .api_calls import CallPolicy
-    from .providers import SamplingConfig
+    from .label import MODES
+    from .providers import GENERATORS, JUDGES, SamplingConfig
     from .shards import shard_plan
     from .stages import check_counts, check_val_fraction
+
+    for name, value, choices in (
+        ("generator", run.generator, GENERATORS),
+        ("label_judge", run.label_judge, JUDGES),
+        ("label_mode", run.label_mode, MODES),
+        ("eval_judge", run.eval_judge, JUDGES),
+    ):
+        if value not in choices:
+            raise SettingError(name, f"must be one of {', '.join(choices)}", value)
+    check_number("max_input_mb", run.max_input_mb, low=0, low_open=True)
 
     generation = {
         "n": "titles_per_idea",
@@ -140,7 +157,6 @@ def preflight(
     run: RunSettings,
     train: TrainSettings,
     *,
-    backends=(),
     exports=None,
     eval_ideas_uri: str | None = None,
     human_preferences_uri: str | None = None,
@@ -155,7 +171,7 @@ def preflight(
     figures = validate(
         ideas_uri,
         ideas_out,
-        backends,
+        (run.generator, run.label_judge, run.eval_judge),
         exports,
         eval_ideas_path=eval_ideas_uri,
         human_preferences_path=human_preferences_uri,

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
-from .settings import SettingError, check_number
+from .settings import SettingError, check_number, check_seed
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Recipe:
         for name in ("logging_steps", "eval_steps", "save_steps"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("warmup_steps", self.warmup_steps, low=0, integer=True)
-        check_number("seed", self.seed, low=0, integer=True)
+        check_seed("seed", self.seed)
         for name in ("learning_rate", "beta", "lora_alpha"):
             check_number(name, getattr(self, name), low=0, low_open=True)
         check_number("lora_dropout", self.lora_dropout, low=0, high=1, high_open=True)

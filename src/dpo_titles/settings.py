@@ -66,6 +66,15 @@ def _rule(low, high, low_open, high_open, integer) -> str:
     return f"must be {kind} {low_s or high_s}" if (low_s or high_s) else f"must be {kind}"
 
 
+# Seeds go to torch, numpy and the APIs' request bodies; 32-bit signed is what all of them take.
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(name: str, value) -> int:
+    """A seed: a whole number from 0 to MAX_SEED."""
+    return check_number(name, value, low=0, high=MAX_SEED, integer=True)
+
+
 @contextlib.contextmanager
 def named(names: Mapping[str, str]) -> Iterator[None]:
     """Within the block, a SettingError names its setting as `names` maps it."""

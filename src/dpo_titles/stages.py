@@ -16,7 +16,7 @@ from .errors import NothingMade, UserError
 from .files import input_limit_bytes, read_csv, read_json, write_json
 from .outputs import check_companion, check_output
 from .providers.hf import DEFAULT_BATCH_SIZE
-from .settings import check_number
+from .settings import check_number, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def validate(
     from .providers import missing_keys
 
     if out_path:
-        check_output(out_path, inputs=[ideas_path], force=force, what="--out")
+        check_output(out_path, inputs=[ideas_path], force=force, what="--out", folder=False)
     missing = missing_keys(*[b.strip() for b in backends if b and b.strip()])
     if missing:
         raise UserError(
@@ -82,11 +82,13 @@ def validate(
 
 
 def check_counts(**counts) -> None:
-    """The counts a stage takes, each with its least value: titles per idea (`n`, 2, to make
-    pairs), samples per idea (`k`), batch sizes, processes, validation pairs (0 = skip)."""
+    """The counts a stage takes, each with its least value: titles per idea (`n`, 2 to 100, to
+    make pairs), samples per idea (`k`), batch sizes, processes, validation pairs (0 = skip)."""
     least = {"n": 2, "k": 1, "batch_size": 1, "num_processes": 1, "reward_pairs": 0}
+    # Pairs grow with the square of the titles per idea: 100 titles are 4,950 pairs an idea.
+    most = {"n": 100}
     for name, value in counts.items():
-        check_number(name, value, low=least[name], integer=True)
+        check_number(name, value, low=least[name], high=most.get(name), integer=True)
 
 
 def check_val_fraction(val_fraction: float) -> None:
@@ -139,7 +141,7 @@ def generate(
     check_counts(n=n, batch_size=batch_size)
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
     policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
-    check_output(out_path, inputs=[ideas_path, model], force=force, what="--out")
+    check_output(out_path, inputs=[ideas_path, model], force=force, what="--out", folder=False)
     check_companion(failures_path(out_path), "failures file")
     ideas = select_shard(
         [i.text for i in load_ideas(local_csv(ideas_path))], shard_index, shard_count
@@ -198,7 +200,7 @@ def label(
     if mode not in MODES:
         raise UserError(f"unknown judge mode {mode!r}: choose {' or '.join(MODES)}")
     policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
-    check_output(out_path, inputs=[candidates_path], force=force, what="--out")
+    check_output(out_path, inputs=[candidates_path], force=force, what="--out", folder=False)
     check_companion(failures_path(out_path), "failures file")
     candidates = read_csv(local_csv(candidates_path), ["idea", "title"], "candidates")
     judge_impl = make_judge(judge, model, cache_dir=cache_dir, policy=policy)
@@ -241,9 +243,13 @@ def prepare(
     from .dataset import build_dataset, read_human_preferences
 
     check_val_fraction(val_fraction)
-    check_number("seed", seed, low=0, integer=True)
+    check_seed("seed", seed)
     check_output(
-        out_dir, inputs=[preferences_path, human_preferences_path], force=force, what="--out"
+        out_dir,
+        inputs=[preferences_path, human_preferences_path],
+        force=force,
+        what="--out",
+        folder=True,
     )
     prefs = read_csv(local_csv(preferences_path), ["idea", "chosen", "rejected"], "preferences")
     human = []
@@ -278,7 +284,13 @@ def train(
 
     chosen = load_recipe(local_input(recipe), overrides)
     check_counts(num_processes=num_processes)
-    check_output(out_dir, inputs=[model, dataset_dir, checkpoint_dir], force=force, what="--out")
+    check_output(
+        out_dir,
+        inputs=[model, dataset_dir, checkpoint_dir],
+        force=force,
+        what="--out",
+        folder=True,
+    )
     if checkpoint_dir:
         from .outputs import check_folder_claim
         from .train import CHECKPOINTS
@@ -378,6 +390,7 @@ def evaluate(
         inputs=[base_model, tuned_model, dataset_dir, eval_ideas_path],
         force=force,
         what="--out",
+        folder=True,
     )
     split = load_split(dataset_dir)
     # Read now: a damaged dataset should fail before any title is sampled.
@@ -495,6 +508,7 @@ def report(
         inputs=[eval_dir, model_dir, candidates_path, dataset_dir],
         force=force,
         what="--out",
+        folder=False,
     )
     eval_dir = local_input(eval_dir)
     model_dir = local_input(model_dir)

@@ -20,7 +20,7 @@ from .errors import UserError
 from .files import read_csv
 from .outputs import atomic_dir, check_output
 from .prompts import prompt_messages
-from .settings import check_number
+from .settings import check_number, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class TinyModelConfig:
         check_number("epochs", self.epochs, low=1, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("chat_learning_rate", self.chat_learning_rate, low=0, low_open=True)
-        check_number("seed", self.seed, low=0, integer=True)
+        check_seed("seed", self.seed)
 
 
 def read_corpus(path) -> list[tuple[str, str]]:
@@ -121,7 +121,7 @@ def build_tiny_model(
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     config = config or TinyModelConfig()
-    check_output(out_dir, inputs=[corpus], force=force, what="--out")
+    check_output(out_dir, inputs=[corpus], force=force, what="--out", folder=True)
     began = time.perf_counter()
     pairs = read_corpus(corpus)
     random.seed(config.seed)

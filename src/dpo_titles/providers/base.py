@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..rubric import Verdict
-from ..settings import check_number
+from ..settings import check_number, check_seed
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class SamplingConfig:
         check_number("temperature", self.temperature, low=0, note="(0 means greedy)")
         check_number("top_p", self.top_p, low=0, high=1, low_open=True)
         check_number("max_new_tokens", self.max_new_tokens, low=1, integer=True)
-        check_number("seed", self.seed, low=0, integer=True)
+        check_seed("seed", self.seed)
 
     def as_dict(self) -> dict:
         return asdict(self)
