@@ -7,7 +7,7 @@ TINY_MODEL ?= models/tiny
 PIPELINE_YAML ?= pipelines/dpo_titles_pipeline.yaml
 # Which registry and tag the compiled pipeline uses: IMAGE_REGISTRY=... IMAGE_TAG=... make compile
 IMAGE_REGISTRY ?= ghcr.io/dpo-titles
-IMAGE_TAG ?= 0.1.0
+IMAGE_TAG ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/dpo_titles/__init__.py)
 
 .PHONY: help venv tiny-model run-local compile submit test lint format lock images push clean
 
@@ -19,7 +19,7 @@ help:
 	@echo "make submit      submit the compiled pipeline to \$$KFP_HOST (PARAMS=file.yaml)"
 	@echo "make lint        hadolint, workflow schema, kubernetes-validate, ruff"
 	@echo "make lock        regenerate requirements.lock (the images install from it)"
-	@echo "make images      build both images (docker or podman); make push pushes them"
+	@echo "make images      build both images (docker or podman; IMAGES=base or train for one); make push pushes them"
 
 # The virtual environment, rebuilt when the dependencies change. torch is pinned in
 # pyproject.toml so pip takes the CPU wheel on this machine instead of a multi-GB CUDA build.
@@ -38,8 +38,12 @@ $(TINY_MODEL)/config.json: data/title_corpus.csv src/dpo_titles/tiny_model.py | 
 
 tiny-model: $(TINY_MODEL)/config.json
 
+# RUNNER=docker runs every task in its image (make images IMAGES=base first), as on a cluster.
+RUNNER ?= subprocess
+
 run-local: tiny-model
-	$(BIN)/python -m pipelines.run_local --preset local $(ARGS)
+	IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) \
+		$(BIN)/python -m pipelines.run_local --preset local --runner $(RUNNER) $(ARGS)
 
 compile: venv
 	IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) \
@@ -58,16 +62,34 @@ lock: venv
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-find-links --no-emit-index-url \
 		-o requirements.lock pyproject.toml
 
+# Images: `make images` builds both, `make images IMAGES=base` (or train) one, with Docker or
+# Podman. BASE_IMAGE, TORCH_INDEX_URL (the CPU image's torch), CUDA_TORCH_INDEX_URL (the CUDA
+# image's) and IMAGE_BUILD_FLAGS (e.g. --network host --volume DIR:DIR:ro) pass through; unset,
+# the Dockerfiles' defaults apply. images/README.md says what each costs.
 CONTAINER ?= $(shell command -v docker || command -v podman)
+IMAGES ?= base train
+IMAGE_BUILD_FLAGS ?=
+BASE_IMAGE ?=
+TORCH_INDEX_URL ?=
+CUDA_TORCH_INDEX_URL ?=
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_NAME_base := dpo-titles-python
+IMAGE_NAME_train := dpo-titles-python-cuda
+IMAGE_TORCH_base := $(TORCH_INDEX_URL)
+IMAGE_TORCH_train := $(CUDA_TORCH_INDEX_URL)
 
 images:
 	@test -n "$(CONTAINER)" || { echo "make images: needs docker or podman"; exit 2; }
-	$(CONTAINER) build -f images/base.Dockerfile -t $(IMAGE_REGISTRY)/dpo-titles-python:$(IMAGE_TAG) .
-	$(CONTAINER) build -f images/train.Dockerfile -t $(IMAGE_REGISTRY)/dpo-titles-python-cuda:$(IMAGE_TAG) .
+	@for image in $(IMAGES); do case $$image in base|train) ;; \
+		*) echo "make images: IMAGES takes base and/or train, not $$image"; exit 2;; esac; done
+	$(foreach image,$(IMAGES),$(CONTAINER) build $(IMAGE_BUILD_FLAGS) \
+		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+		$(if $(IMAGE_TORCH_$(image)),--build-arg TORCH_INDEX_URL=$(IMAGE_TORCH_$(image))) \
+		--build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
+		-f images/$(image).Dockerfile -t $(IMAGE_REGISTRY)/$(IMAGE_NAME_$(image)):$(IMAGE_TAG) . &&) true
 
 push: images
-	$(CONTAINER) push $(IMAGE_REGISTRY)/dpo-titles-python:$(IMAGE_TAG)
-	$(CONTAINER) push $(IMAGE_REGISTRY)/dpo-titles-python-cuda:$(IMAGE_TAG)
+	$(foreach image,$(IMAGES),$(CONTAINER) push $(IMAGE_REGISTRY)/$(IMAGE_NAME_$(image)):$(IMAGE_TAG) &&) true
 
 format: venv
 	$(BIN)/ruff format .

@@ -47,5 +47,16 @@ COPY components/ components/
 COPY pipelines/ pipelines/
 COPY data/ data/
 
+# Last, so a new commit rebuilds no layer above.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/dpo-titles/dpo-titles
+LABEL org.opencontainers.image.title="dpo-titles-python" \
+      org.opencontainers.image.description="dpo-titles CPU image: preflight, generate, label, prepare, report, CPU evaluation" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
 USER 1000:1000
 CMD ["dpo-titles", "--help"]

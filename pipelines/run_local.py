@@ -36,6 +36,13 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", default="runs", help="where run folders are written")
     parser.add_argument("--run-id", help="name of the run folder (default: a timestamp)")
     parser.add_argument(
+        "--runner",
+        choices=["subprocess", "docker"],
+        default="subprocess",
+        help="subprocess: each task a process of this Python; docker: each task in its image "
+        "(Docker or Podman at DOCKER_HOST), as on a cluster",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -54,6 +61,20 @@ def main(argv=None) -> int:
 
     from dpo_titles.errors import UserError
     from dpo_titles.local_run import gather_outputs, resolve_local_paths, start_run_dir
+
+    api = None
+    if args.runner == "docker":
+        from pipelines import docker_local
+
+        try:
+            api = docker_local.client()
+            # Before the pipeline is imported: its components read their images when defined.
+            for note in docker_local.choose_images(api):
+                print(f"run-local: {note}", flush=True)
+        except RuntimeError as exc:
+            print(f"run-local: error: {exc}", file=sys.stderr)
+            return 2
+
     from pipelines.params import check_parameters
 
     try:
@@ -69,7 +90,18 @@ def main(argv=None) -> int:
 
     from pipelines.pipeline import dpo_titles_pipeline
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "kfp"))
+    root = run_dir / "kfp"
+    if api is not None:
+        try:
+            runner = docker_local.runner(params, root)
+        except RuntimeError as exc:
+            print(f"run-local: error: {exc}", file=sys.stderr)
+            return 2
+        engine = api.version()["Components"][0]["Name"]
+        print(f"run-local: every task in its image, through {engine}", flush=True)
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+    local.init(runner=runner, pipeline_root=str(root))
     began = time.perf_counter()
     # kfp.local warns, per task, that GPU requests and display names do nothing on one machine;
     # say it once instead.
@@ -79,11 +111,15 @@ def main(argv=None) -> int:
     try:
         dpo_titles_pipeline(**params)
     except (RuntimeError, TypeError, ValueError) as exc:
+        if api is not None:
+            docker_local.hand_back(api, root, docker_local.base_image())
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(
             f"run-local: error: {first} (logs above; partial outputs in {run_dir})", file=sys.stderr
         )
         return 1
+    if api is not None:
+        docker_local.hand_back(api, root, docker_local.base_image())
     try:
         report = gather_outputs(run_dir, minutes=(time.perf_counter() - began) / 60)
     except UserError as exc:

@@ -39,7 +39,19 @@ def one_line(stage: str, exc: BaseException) -> str:
 @contextlib.contextmanager
 def exit_on_user_error(stage: str):
     """Turn a UserError (status 2) or NothingMade (status 1) into one line on stderr, for entry
-    points where a traceback would bury the message (KFP components, scripts)."""
+    points where a traceback would bury the message (KFP components, scripts). It first says
+    where the stage runs: the user and the Python (in a pipeline task: the image's)."""
+    import os
+    import platform
+
+    from . import __version__
+
+    print(
+        f"dpo-titles {stage}: running as uid {os.getuid()}, Python {platform.python_version()} "
+        f"({sys.executable}), dpo-titles {__version__}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         yield
     except (UserError, NothingMade) as exc:
