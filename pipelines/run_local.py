@@ -26,7 +26,13 @@ def load_preset(name: str) -> dict:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
         raise SystemExit(f"run-local: error: unknown preset {name!r}: choose one of {known}")
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SystemExit(f"run-local: error: cannot read preset {path}: {exc}") from None
+    if not isinstance(params, dict):
+        raise SystemExit(f"run-local: error: preset {path} must be a mapping of name: value")
+    return params
 
 
 def main(argv=None) -> int:
@@ -78,8 +84,7 @@ def main(argv=None) -> int:
     from pipelines.params import check_parameters
 
     try:
-        check_parameters(params)
-        params = resolve_local_paths(params)
+        params = resolve_local_paths(check_parameters(params))
         run_dir = start_run_dir(args.runs_dir, args.run_id)
     except UserError as exc:
         print(f"run-local: error: {exc}", file=sys.stderr)

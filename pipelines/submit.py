@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     from dpo_titles.errors import UserError
 
     try:
-        check_parameters(params)
+        params = check_parameters(params)
     except UserError as exc:
         return fail(str(exc))
     run_name = args.run_name or f"dpo-titles-{_dt.datetime.now():%Y%m%d-%H%M%S}"

@@ -9,6 +9,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "title_corpus.csv"
+# What a finished run folder holds (runs/<run-id>/), whichever runner ran it.
+RUN_ARTIFACTS = (
+    "report.html",
+    "metrics.json",
+    "candidates.csv",
+    "preferences.csv",
+    "comparisons.csv",
+    "ideas.csv",
+    "dataset/split.json",
+    "dataset/hf",
+    "model/config.json",
+    "model/log_history.json",
+    "model/README.md",
+    "evaluation/metrics.json",
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,17 +54,21 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(corpus, root / "model", config)
 
 
-@pytest.fixture()
-def ideas_csv(tmp_path) -> Path:
-    """Twelve ideas from the bundled file, enough for a split by idea."""
+def bundled_ideas(path: Path, count: int, columns=("idea",)) -> Path:
+    """The first `count` bundled ideas, with `columns`, written to `path`."""
     with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:12]
-    path = tmp_path / "ideas.csv"
+        rows = list(csv.DictReader(fh))[:count]
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["idea"], extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+@pytest.fixture()
+def ideas_csv(tmp_path) -> Path:
+    """Twelve ideas from the bundled file, enough for a split by idea."""
+    return bundled_ideas(tmp_path / "ideas.csv", 12)
 
 
 def preflight_arguments(**given) -> dict:

@@ -6,20 +6,15 @@ import json
 import pytest
 
 from dpo_titles.outputs import is_bookkeeping
-from tests.conftest import REPO
+from tests.conftest import REPO, RUN_ARTIFACTS, bundled_ideas
 
 
 @pytest.mark.slow
 def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
     from pipelines.run_local import main
 
-    with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:16]
-    ideas = tmp_path / "ideas.csv"
-    with open(ideas, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["idea", "category"])
-        w.writeheader()
-        w.writerows(rows)
+    ideas = bundled_ideas(tmp_path / "ideas.csv", 16, ("idea", "category"))
+    rows = list(csv.DictReader(open(ideas, encoding="utf-8")))
     code = main(
         [
             "--preset",
@@ -47,20 +42,7 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
     run = tmp_path / "runs" / "t1"
     assert f"report: {run / 'report.html'}" in out
     assert (tmp_path / "runs" / "latest").resolve() == run.resolve()
-    for name in [
-        "report.html",
-        "metrics.json",
-        "candidates.csv",
-        "preferences.csv",
-        "comparisons.csv",
-        "ideas.csv",
-        "dataset/split.json",
-        "dataset/hf",
-        "model/config.json",
-        "model/log_history.json",
-        "model/README.md",
-        "evaluation/metrics.json",
-    ]:
+    for name in RUN_ARTIFACTS:
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     split = json.loads((run / "dataset" / "split.json").read_text())

@@ -82,7 +82,7 @@ def _model_folder(root: Path, *, weights: bool) -> Path:
     (folder / "README.md").write_text("# tiny title model\n")
     if weights:
         (folder / "model.safetensors").write_bytes(b"\x00" + os.urandom(50_000))
-    (folder / ".model.safetensors.partial").write_bytes(b"half-written")
+    (folder / ".model.safetensors.4242-0123abcd.partial").write_bytes(b"half-written")
     return folder
 
 

@@ -7,7 +7,6 @@ unless `.ci/run` said the machine cannot run them (DPO_TITLES_SKIP_IMAGES).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -18,7 +17,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, RUN_ARTIFACTS, bundled_ideas
 
 # What the CPU image may weigh (it was 1.75 GB when this was set: torch's CPU build is most of
 # it); images/README.md records the figures.
@@ -154,13 +153,7 @@ class _Rejoined(io.RawIOBase):
 
 
 def test_the_pipeline_runs_with_every_task_in_its_image(api, image, tmp_path, tiny_model):
-    with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:12]
-    ideas = tmp_path / "ideas.csv"
-    with open(ideas, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["idea", "category"])
-        writer.writeheader()
-        writer.writerows(rows)
+    ideas = bundled_ideas(tmp_path / "ideas.csv", 12, ("idea", "category"))
     os.chmod(tmp_path, 0o755)  # the tasks (uid 1000) read the ideas file through a mount
     argv = [
         *("--preset", "local", "--runner", "docker", "--ideas", str(ideas)),
@@ -178,18 +171,7 @@ def test_the_pipeline_runs_with_every_task_in_its_image(api, image, tmp_path, ti
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
     run = tmp_path / "runs" / "d1"
-    for name in [
-        "report.html",
-        "metrics.json",
-        "candidates.csv",
-        "preferences.csv",
-        "comparisons.csv",
-        "ideas.csv",
-        "dataset/split.json",
-        "model/config.json",
-        "model/log_history.json",
-        "evaluation/metrics.json",
-    ]:
+    for name in RUN_ARTIFACTS:
         assert (run / name).exists(), name
     # Every task said where it ran: as uid 1000, in the image's Python, not this one.
     ran = re.findall(r"dpo-titles (\w[\w ]*): running as uid (\d+), Python [\d.]+ \((\S+)\)", out)

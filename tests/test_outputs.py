@@ -42,21 +42,19 @@ def test_an_old_output_of_ours_is_replaced_whole_with_force(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing old kept aside
 
 
-def test_a_failed_replacement_puts_the_old_output_back(tmp_path, monkeypatch):
+def test_a_failed_replacement_keeps_the_old_output(tmp_path, monkeypatch):
     import dpo_titles.outputs as outputs
 
     with atomic_dir(tmp_path / "out") as tmp:
         (tmp / "old.txt").write_text("old")
-    real_rename = outputs.os.rename
 
-    def rename(src, dst):
-        if str(src).endswith(".partial"):
-            raise OSError("disk gone")
-        return real_rename(src, dst)
+    def broken(*paths):
+        raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(outputs.os, "rename", rename)
-    with pytest.raises(OSError), atomic_dir(tmp_path / "out", force=True) as tmp:
-        (tmp / "new.txt").write_text("new")
+    monkeypatch.setattr(outputs, "_exchange", broken)
+    with pytest.raises(UserError, match="cannot write .*out: Input/output error"):
+        with atomic_dir(tmp_path / "out", force=True) as tmp:
+            (tmp / "new.txt").write_text("new")
     assert (tmp_path / "out" / "old.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -86,3 +84,26 @@ def test_safe_child_refuses_names_that_leave_the_folder(tmp_path, name):
 
 def test_safe_child_keeps_ordinary_names(tmp_path):
     assert safe_child(tmp_path, "a/b c/d.txt", "x") == tmp_path / "a" / "b c" / "d.txt"
+
+
+def test_a_forced_replacement_swaps_the_folders_in_one_step(tmp_path, monkeypatch):
+    import dpo_titles.outputs as outputs
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    if not outputs._exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this filesystem cannot exchange two paths atomically (renameat2)")
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "old.txt").write_text("old")
+    real_rename = outputs.os.rename
+
+    def rename(src, dst):
+        # Moving the old output aside would leave a moment with no output at all.
+        assert str(src) != str(tmp_path / "out"), "the old output was moved aside"
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(outputs.os, "rename", rename)
+    with atomic_dir(tmp_path / "out", force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "out"]

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from dpo_titles.errors import UserError
@@ -39,3 +41,22 @@ def test_bad_recipes_say_what_to_fix(tmp_path):
 def test_epochs_may_be_fractional():
     assert load_recipe("seed", {"epochs": "0.5"}).epochs == 0.5
     assert load_recipe("seed").epochs == 2.0
+
+
+def test_our_list_of_losses_is_trls():
+    import dataclasses
+
+    from trl import DPOConfig
+
+    from dpo_titles.recipes import LOSS_TYPES
+
+    help_text = next(f for f in dataclasses.fields(DPOConfig) if f.name == "loss_type")
+    named = re.findall(r"`'(\w+)'`", help_text.metadata["help"])
+    assert tuple(named) == LOSS_TYPES
+
+
+def test_a_recipe_may_not_use_yaml_aliases(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text('a: &a ["x", "x"]\nb: &b [*a, *a]\ndescription: [*b, *b]\n')
+    with pytest.raises(UserError, match="may not use aliases"):
+        load_recipe(str(bomb))

@@ -18,6 +18,7 @@ except ModuleNotFoundError:  # the package is not installed in every checkout's 
     from dpo_titles.report import build_report, write_report
 
 from dpo_titles import outputs
+from dpo_titles.errors import UserError
 from dpo_titles.outputs import LEDGER
 from dpo_titles.report import html as report_html
 from dpo_titles.report.svg import (
@@ -422,7 +423,7 @@ def test_write_report_failure_keeps_old_file(
         return real_replace(src, dst)
 
     monkeypatch.setattr(outputs.os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write .*report.html: disk full"):
         write_report(target, metrics={}, log_history=[], comparisons=[], config={}, force=True)
     assert target.read_text(encoding="utf-8") == old
     assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "report.html"]

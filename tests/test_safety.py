@@ -199,7 +199,7 @@ def test_dot_dotdot_ancestors_and_inputs_are_refused_as_outputs(
 def test_odd_output_names_are_refused_before_any_work(untouched, capfd, monkeypatch):
     monkeypatch.chdir(untouched)
     refused(capfd, argv_for("label", LEDGER), "dpo-titles' own bookkeeping")
-    refused(capfd, argv_for("label", "x" * 230 + ".csv"), "longer than 200 bytes")
+    refused(capfd, argv_for("label", "x" * 230 + ".csv"), "is over 200 bytes")
     refused(capfd, argv_for("label", "notes.txt/prefs.csv"), "notes.txt is a file, not a folder")
     # An output of ours of the other kind: a file where a folder goes, and the other way round.
     refused(capfd, argv_for("prepare", "cand.csv", "--force"), "is a file, and this writes")
@@ -258,7 +258,55 @@ def test_an_output_of_ours_is_replaced_only_with_force_and_only_while_it_is_ours
 def test_a_checkpoint_folder_of_the_users_is_refused(untouched, capfd, monkeypatch):
     monkeypatch.chdir(untouched)
     argv = argv_for("train", "tuned2", "--checkpoint-dir", "mine")
-    refused(capfd, argv, "checkpoint folder mine holds files that dpo-titles did not put there")
+    refused(capfd, argv, "--checkpoint-dir mine holds files that dpo-titles did not put there")
+    refused(capfd, argv_for("train", "t2", "--checkpoint-dir", "ds/ck"), "inside the input")
+    refused(capfd, argv_for("train", "t3", "--checkpoint-dir", "t3"), "is the input t3")
+    refused(capfd, argv_for("train", "t4", "--checkpoint-dir", "t4/ck"), "holds the input")
+    refused(capfd, argv_for("train", "t5", "--checkpoint-dir", "eval/ck"), "an output folder")
+
+
+def test_files_added_to_our_checkpoint_folder_are_never_removed(world, tmp_path):
+    ck = tmp_path / "ck"
+    argv = argv_for("train", str(tmp_path / "t1"), "--set", "epochs=1", w=world)
+    assert (
+        cli(*argv, "--set", "save_steps=2", "--checkpoint-dir", str(ck), cwd=tmp_path).returncode
+        == 0
+    )
+    (ck / "checkpoint-keep").mkdir()
+    (ck / "checkpoint-keep" / "notes.txt").write_text("precious")
+    argv = argv_for("train", str(tmp_path / "t2"), "--set", "epochs=1", w=world)
+    result = cli(*argv, "--checkpoint-dir", str(ck), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "holds files that dpo-titles did not put there (checkpoint-keep)" in result.stderr
+    assert (ck / "checkpoint-keep" / "notes.txt").read_text() == "precious"
+
+
+def test_a_failures_file_is_never_an_input(untouched, capfd, monkeypatch):
+    monkeypatch.chdir(untouched)
+    argv = argv_for("generate", "ideas")
+    argv[argv.index("./ideas.csv")] = "ideas.failures.jsonl"
+    (untouched / "ideas.failures.jsonl").write_text("idea\nx\n")
+    try:
+        refused(capfd, argv, "failures file ideas.failures.jsonl is the input")
+        assert (untouched / "ideas.failures.jsonl").read_text() == "idea\nx\n"
+    finally:
+        (untouched / "ideas.failures.jsonl").unlink()
+
+
+def test_an_edited_file_or_a_users_file_in_our_folder_is_never_replaced(world, tmp_path, capfd):
+    for change in ("edit", "add"):
+        ds = tmp_path / f"ds-{change}"
+        argv = ["prepare", "--preferences", str(world / "prefs.csv"), "--out", str(ds)]
+        assert main(["-q", *argv]) == 0
+        if change == "edit":
+            (ds / "train.jsonl").write_text("MY HAND-CURATED PAIRS\n")
+            needle = "train.jsonl in it was changed after dpo-titles wrote it"
+        else:
+            (ds / "hf" / ".notes.partial").write_text("mine")
+            needle = "it holds hf/.notes.partial, which dpo-titles did not write there"
+        before = snapshot(ds)
+        refused(capfd, [*argv, "--force"], needle)
+        assert snapshot(ds) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,8 +547,8 @@ BAD_PARAMETERS = [
     ("prepare", ["--val-fraction", "0"], "--val-fraction must be a number more than 0 and less"),
     ("prepare", ["--val-fraction", "1"], "--val-fraction must be a number more than 0 and less"),
     ("prepare", ["--seed", "-3"], "--seed must be a whole number at least 0 and at most"),
-    ("train", ["--set", "epochs=-1"], "--set epochs must be a number more than 0, got -1.0"),
-    ("train", ["--set", "epochs=0"], "--set epochs must be a number more than 0, got 0.0"),
+    ("train", ["--set", "epochs=-1"], "--set epochs must be a number more than 0 and at most"),
+    ("train", ["--set", "epochs=0"], "--set epochs must be a number more than 0 and at most 1,000"),
     ("train", ["--set", "epochs=many"], "recipe field epochs='many' is not a valid float"),
     ("train", ["--set", "batch_size=0"], "--set batch_size must be a whole number at least 1"),
     ("train", ["--set", "batch_size=1.5"], "recipe field batch_size='1.5' is not a valid int"),
@@ -517,8 +565,18 @@ BAD_PARAMETERS = [
     ("evaluate", ["--reward-pairs", "-1"], "--reward-pairs must be a whole number at least 0"),
     ("evaluate", ["--temperature", "-0.1"], "--temperature must be a number at least 0"),
     ("evaluate", ["--max-new-tokens", "0"], "--max-new-tokens must be a whole number at least"),
-    ("tiny-model", ["--epochs", "0"], "--epochs must be a whole number at least 1, got 0"),
+    ("tiny-model", ["--epochs", "0"], "--epochs must be a whole number at least 1 and at most"),
     ("tiny-model", ["--seed", "-1"], "--seed must be a whole number at least 0 and at most"),
+    ("tiny-model", ["--epochs", "10000"], "--epochs must be a whole number at least 1 and at"),
+    ("generate", ["--temperature", "5e-324"], "--temperature must be 0 (greedy) or at least 0.01"),
+    ("generate", ["--max-new-tokens", "1e6"], "argument --max-new-tokens: invalid int value"),
+    ("generate", ["--max-new-tokens", "5000"], "--max-new-tokens must be a whole number at"),
+    ("generate", ["--max-input-mb", "1e308"], "--max-input-mb must be a number more than 0 and"),
+    ("generate", ["--model", "tinyx"], "model 'tinyx' is not a folder here, and a hub model is"),
+    ("train", ["--set", "lr_scheduler_type=bogus"], "--set lr_scheduler_type takes linear"),
+    ("train", ["--set", "loss_type=sigmoid,bogus"], "--set loss_type takes sigmoid, hinge"),
+    ("train", ["--set", "epochs=true"], "recipe field epochs='true' is not a valid float"),
+    ("train", ["--base-name", "org/x\nlicense: evil"], "--base-name must be one line"),
 ]
 
 
@@ -535,6 +593,108 @@ def test_each_bad_parameter_gets_one_line_that_names_it(
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert message in lines[0], lines[0]
+
+
+def _recipe(tmp_path, text: str) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1: 2\n", "field names are words, not 1"),
+        ("null: 2\n", "field names are words, not None"),
+        ("epochs: .inf\n", "recipe field epochs must be a number more than 0 and at most"),
+        ("batch_size: true\n", "recipe field batch_size=True is not a valid int"),
+        ("description: [1, 2]\n", "recipe field description=[1, 2] is not a valid str"),
+        ('a: &a ["x", "x"]\nb: &b [*a, *a]\ndescription: [*b, *b]\n', "may not use aliases"),
+        ("- epochs\n", "must be a mapping of field: value"),
+    ],
+)
+def test_a_bad_recipe_file_gets_one_line(world, tmp_path, capfd, text, message):
+    argv = argv_for("train", str(tmp_path / "t"), w=world)
+    argv[argv.index("local")] = _recipe(tmp_path, text)
+    refused(capfd, argv, message)
+
+
+def test_damaged_or_hand_edited_artifacts_give_one_line(world, tmp_path, capfd):
+    for name, content, message in [
+        ("eval/metrics.json", "[1]", "metrics.json must hold an object at the top level"),
+        (
+            "eval/comparisons.csv",
+            "idea,sample,base_title,tuned_title\nx,abc,a,b\n",
+            "row 2: sample is not a number",
+        ),
+        ("tuned/recipe.json", "[1]", "recipe.json must hold an object at the top level"),
+    ]:
+        copy = tmp_path / name.split("/")[0]
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(world / name.split("/")[0], copy)
+        (tmp_path / name).write_text(content)
+        folder = name.split("/")[0]
+        argv = argv_for("report", str(tmp_path / "r.html"), w=world)
+        argv[argv.index(f"{world}/{folder}")] = str(copy)
+        refused(capfd, argv, message)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    argv = argv_for("report", str(tmp_path / "r.html"), "--config", str(tmp_path / "config.json"))
+    refused(capfd, [a.replace("./", f"{world}/") for a in argv], "must hold an object")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    argv = argv_for("report", str(tmp_path / "r.html"), "--config", str(tmp_path / "deep.json"))
+    refused(capfd, [a.replace("./", f"{world}/") for a in argv], "nested too deeply")
+    for split in ("[1]", '{"validation_ideas": 5}', '{"validation_ideas": [1, 2]}'):
+        ds = tmp_path / "ds"
+        shutil.rmtree(ds, ignore_errors=True)
+        shutil.copytree(world / "ds", ds)
+        (ds / "split.json").write_text(split)
+        argv = argv_for("evaluate", str(tmp_path / "e"), w=world)
+        argv[argv.index(f"{world}/ds")] = str(ds)
+        refused(capfd, argv, "split")
+
+
+def test_empty_titles_in_a_preferences_file_are_refused_with_their_row(tmp_path, capfd):
+    (tmp_path / "p.csv").write_text("idea,chosen,rejected\nx,A Title,Other\ny,,Other\n")
+    argv = ["prepare", "--preferences", str(tmp_path / "p.csv"), "--out", str(tmp_path / "ds")]
+    refused(capfd, argv, "row 3: needs an idea and two different titles")
+
+
+def test_odd_paths_for_an_output_are_refused(untouched, capfd, monkeypatch):
+    monkeypatch.chdir(untouched)
+    refused(capfd, argv_for("validate", "v\udcff.csv"), "is not valid UTF-8")
+    deep = "/".join(["d" * 190] * 21) + "/v.csv"
+    refused(capfd, argv_for("validate", deep), "bytes: shorten it")
+
+
+def test_ideas_of_blank_letters_are_refused(tmp_path, capfd):
+    ideas = tmp_path / "ideas.csv"
+    ideas.write_text("idea\nBake bread at home\n\u3164\u115f\u2800\n", encoding="utf-8")
+    refused(capfd, ["validate", "--ideas", str(ideas)], "row 3 has a blank idea")
+
+
+def test_formula_like_column_names_are_neutralised_too(tmp_path):
+    (tmp_path / "ideas.csv").write_text('idea,"=HYPERLINK(""x"")",@cmd\nBake bread,a,b\n')
+    result = cli("validate", "--ideas", "ideas.csv", "--out", "v.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header = next(csv.reader(open(tmp_path / "v.csv", encoding="utf-8")))
+    assert header == ["idea", '\'=HYPERLINK("x")', "'@cmd"]
+    from dpo_titles.ideas import load_ideas
+
+    assert list(load_ideas(tmp_path / "v.csv")[0].extra) == ['=HYPERLINK("x")', "@cmd"]
+
+
+def test_a_lora_adapter_whose_base_names_custom_code_is_refused(world, tmp_path):
+    evil = _evil_model(world, tmp_path, "config")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(evil), "peft_type": "LORA"})
+    )
+    argv = argv_for("generate", str(tmp_path / "c.csv"), w=world)
+    argv[argv.index(f"{world}/base")] = str(adapter)
+    result = cli(*argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "needs custom code" in one_error_line(result.stderr, "generate")
 
 
 def test_temperature_zero_is_deterministic_decoding_for_generate_and_evaluate(world, tmp_path):

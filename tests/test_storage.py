@@ -67,7 +67,7 @@ def _model_folder(root: Path) -> Path:
     (folder / "tokenizer" / "tokenizer.json").write_text('{"vocab": {"a": 0}}\n')
     (folder / "tokenizer" / "special tokens.txt").write_text("<s>\n</s>\n")
     (folder / "model.safetensors").write_bytes(os.urandom(300_000))
-    (folder / ".adapter.bin.partial").write_bytes(b"half-written")
+    (folder / ".adapter.bin.4242-0123abcd.partial").write_bytes(b"half-written")
     return folder
 
 

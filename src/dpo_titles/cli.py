@@ -342,7 +342,7 @@ def run(args: argparse.Namespace) -> dict:
             if args.config:
                 from .files import read_json
 
-                config = read_json(args.config, "configuration")
+                config = read_json(args.config, "configuration", dict)
             return stages.report(
                 args.eval,
                 args.model,
@@ -381,13 +381,16 @@ def run(args: argparse.Namespace) -> dict:
     raise AssertionError(args.command)
 
 
-def _flag(parser: argparse.ArgumentParser, command: str, setting: str) -> str:
-    """How a setting is spelt on `command`'s command line: its flag, or `--set NAME` for a
-    recipe field."""
-    for action in parser.commands[command]._actions:
+def _flag(parser: argparse.ArgumentParser, args: argparse.Namespace, setting: str) -> str:
+    """How a setting is spelt on the command line: its flag, `--set NAME` for a recipe field
+    given that way, or the recipe field itself."""
+    for action in parser.commands[args.command]._actions:
         if action.dest == setting and action.option_strings:
             return action.option_strings[0]
-    return f"--set {setting}" if command == "train" else setting
+    if args.command == "train":
+        given = {pair.partition("=")[0].strip() for pair in args.set}
+        return f"--set {setting}" if setting in given else f"recipe field {setting}"
+    return setting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         if exc.setting == "max_input_mb":
             exc = exc.renamed("--max-input-mb")
         else:
-            exc = exc.renamed(_flag(parser, args.command, exc.setting))
+            exc = exc.renamed(_flag(parser, args, exc.setting))
         print(one_line(args.command, exc), file=sys.stderr)
         return 2
     except (UserError, NothingMade) as exc:

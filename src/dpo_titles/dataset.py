@@ -35,20 +35,28 @@ def split_ideas(ideas: list[str], val_fraction: float, seed: int) -> tuple[list[
     return distinct[n_val:], distinct[:n_val]
 
 
+def check_preference_rows(rows: list[dict], name) -> list[dict]:
+    """Every preference row needs an idea and two different titles (chosen, rejected); the
+    first that has not is a one-line error naming its row. `name` is the file (or its URI)."""
+    for number, row in enumerate(rows, start=2):
+        idea, chosen, rejected = (
+            (row.get(k) or "").strip() for k in ("idea", "chosen", "rejected")
+        )
+        if not idea or not chosen or not rejected or chosen == rejected:
+            raise UserError(
+                f"{name} row {number}: needs an idea and two different titles in chosen and "
+                "rejected"
+            )
+    return rows
+
+
 def read_human_preferences(path, name: str | None = None) -> list[dict]:
     """Human-labelled pairs (CSV: idea, chosen, rejected, optional judge), each checked: an
     idea and two different titles. `name` is what to call the file in messages (its URI)."""
     from .files import read_csv
 
-    name = name or str(path)
     rows = read_csv(path, ["idea", "chosen", "rejected"], "human preferences")
-    for number, row in enumerate(rows, start=2):
-        chosen, rejected = row["chosen"].strip(), row["rejected"].strip()
-        if not row["idea"].strip() or not chosen or not rejected or chosen == rejected:
-            raise UserError(
-                f"{name} row {number}: needs an idea and two different titles in chosen and "
-                "rejected"
-            )
+    for row in check_preference_rows(rows, name or str(path)):
         row["judge"] = row.get("judge") or "human"
     return rows
 
@@ -115,8 +123,12 @@ def load_split(dataset_dir) -> dict:
     path = Path(dataset_dir) / "split.json"
     if not path.is_file():
         raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
-    split = read_json(path, "split")
-    if not isinstance(split, dict) or not isinstance(split.get("validation_ideas"), list):
+    split = read_json(path, "split", dict)
+    for key in ("train_ideas", "validation_ideas", "judges"):
+        value = split.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"split file {path}: {key} is not a list of texts: run `prepare` again")
+    if "validation_ideas" not in split:
         raise UserError(f"split file {path} lacks its validation ideas: run `prepare` again")
     return split
 

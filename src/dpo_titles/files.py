@@ -29,6 +29,7 @@ from .settings import check_number
 # The default limit on an input file, in MiB: a pod with 2 GB of memory reads a CSV of this size
 # comfortably (Python holds each row as a dict of strings, several times the file's size).
 DEFAULT_MAX_INPUT_MB = 64.0
+MAX_INPUT_MB = 1024.0 * 1024  # 1 TiB: the most the limit may be raised to
 _MIB = 1024 * 1024
 _input_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "input_limit_mb", default=None
@@ -44,7 +45,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 def input_limit(megabytes: float | None) -> Iterator[None]:
     """Within the block, refuse input files larger than `megabytes` MiB (None: no limit)."""
     if megabytes is not None:
-        check_number("max_input_mb", megabytes, low=0, low_open=True)
+        check_number("max_input_mb", megabytes, low=0, high=MAX_INPUT_MB, low_open=True)
     token = _input_limit.set(megabytes)
     try:
         yield
@@ -99,8 +100,8 @@ def write_csv(path, rows: Iterable[dict], fieldnames: list[str], *, force: bool 
     """Write rows as CSV under the output policy, formula-like cells neutralised."""
     with atomic_file(path, force=force) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerow([neutralise_cell(name) for name in fieldnames])
             writer = csv.DictWriter(fh, fieldnames=fieldnames, extrasaction="ignore")
-            writer.writeheader()
             for row in rows:
                 writer.writerow({k: neutralise_cell(v) for k, v in row.items()})
     return Path(path)
@@ -109,12 +110,12 @@ def write_csv(path, rows: Iterable[dict], fieldnames: list[str], *, force: bool 
 def read_csv(path, required: Iterable[str], what: str) -> list[dict[str, str]]:
     """Read a CSV written by an earlier stage (or by a user) and check its columns."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} file {path} does not exist: pass the output of the earlier stage")
+    _check_regular_file(path, what)
     check_input_size(path, what)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            header = next(csv.reader(fh), [])
+            reader = csv.DictReader(fh, fieldnames=[restore_cell(c) for c in header])
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
                 raise UserError(
@@ -145,14 +146,28 @@ def write_json(path, data, *, force: bool = False) -> Path:
     return Path(path)
 
 
-def read_json(path, what: str):
-    """Read a JSON file; a missing or broken one is a one-line error that names it."""
+def read_json(path, what: str, expect: type | None = None):
+    """Read a JSON file (within the input limit); a missing, broken or (with `expect`, e.g.
+    dict) wrongly shaped one is a one-line error that names it."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} file {path} does not exist")
+    _check_regular_file(path, what)
+    check_input_size(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{what} file {path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise UserError(f"{what} file {path} is nested too deeply to be read") from None
     except OSError as exc:
         raise UserError(f"cannot read {what} file {path}: {exc.strerror or exc}") from exc
+    if expect is not None and not isinstance(data, expect):
+        shape = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        raise UserError(f"{what} file {path} must hold {shape} at the top level")
+    return data
+
+
+def _check_regular_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise UserError(f"{what} file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"{what} {path} is not a regular file: pass the path of a file")

@@ -41,7 +41,7 @@ def load_ideas(path: str | os.PathLike) -> list[Idea]:
     if not records or not any(_cells_present(r) for r in records):
         raise UserError(f"{name} is empty: no ideas; add a header row `idea` and one idea per row")
 
-    header = [cell.strip() for cell in records[0]]
+    header = [restore_cell(cell.strip()) for cell in records[0]]
     idea_col, extra_cols = _columns(header, name)
     body = records[1:]
     # Editors and spreadsheet exports often leave empty lines at the end; they are not ideas.
@@ -111,14 +111,19 @@ def write_ideas(ideas: list[Idea], path: str | os.PathLike, *, force: bool = Fal
     write_csv(path, rows, columns, force=force)
 
 
+# Letters and symbols that are drawn as nothing: Hangul fillers and the blank Braille pattern.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def visible(text: str) -> bool:
     """True if `text` has a character a person can see: a letter, digit, punctuation or
-    symbol. Spaces, zero-width and other format characters alone are not an idea."""
-    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
+    symbol. Spaces, zero-width and other format characters and blank fillers alone are not an
+    idea."""
+    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK for c in text)
 
 
 def _invisible(char: str) -> bool:
-    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc", "Zs")
+    return char.isspace() or char in _BLANK or unicodedata.category(char) in ("Cf", "Cc", "Zs")
 
 
 def _trim(text: str) -> str:

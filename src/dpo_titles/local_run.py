@@ -65,10 +65,15 @@ def start_run_dir(runs_dir, run_id: str | None = None) -> Path:
             f"--run-id {run_id!r} must be a plain folder name (no '/', not starting with '.', "
             "not 'latest')"
         )
+    if len(run_id.encode("utf-8", "surrogateescape")) > 200:
+        raise UserError("--run-id is over 200 bytes: shorten it")
     run_dir = Path(runs_dir) / run_id
-    if run_dir.exists():
+    if os.path.lexists(run_dir):
         raise UserError(f"run folder {run_dir} already exists: choose another --run-id")
-    run_dir.mkdir(parents=True)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise UserError(f"cannot make the run folder {run_dir}: {exc.strerror or exc}") from None
     return run_dir
 
 
@@ -96,7 +101,7 @@ def gather_outputs(run_dir, minutes: float | None = None) -> Path:
             shutil.copy2(source, dest)
     if missing:
         raise UserError(f"the run did not produce {', '.join(missing)}: see the task logs above")
-    metrics = read_json(run_dir / "evaluation" / "metrics.json", "evaluation metrics")
+    metrics = read_json(run_dir / "evaluation" / "metrics.json", "evaluation metrics", dict)
     if minutes is not None:
         metrics["pipeline_minutes"] = round(minutes, 2)
     write_json(run_dir / "metrics.json", metrics)

@@ -22,18 +22,29 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def check_model_folder(model: str) -> None:
-    """Refuse a model given as a path that is missing, or a folder that names custom code."""
+def check_model_folder(model: str, *, _depth: int = 0) -> None:
+    """Refuse a model that is neither a folder here nor a hub id (`owner/name`), a folder that
+    names custom code, or a LoRA adapter whose base does."""
     path = Path(model)
-    looks_like_path = model.startswith((".", "/", "~")) or os.path.exists(model)
+    head = model.split("/", 1)[0]
+    looks_like_path = (
+        model.startswith((".", "/", "~"))
+        or os.path.exists(model)
+        or model.count("/") != 1
+        or os.path.isdir(head)
+    )
     if not looks_like_path:
         return  # a hub id: transformers resolves it, with trust_remote_code=False
     if not path.is_dir():
+        if "/" not in model:
+            raise UserError(
+                f"model {model!r} is not a folder here, and a hub model is named owner/name"
+            )
         raise UserError(f"model folder {model} does not exist: build it with `make tiny-model`")
     for json_file in sorted(path.glob("*.json")):
         try:
             data = json.loads(json_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue  # transformers reports a broken config with its own words
         if isinstance(data, dict) and data.get("auto_map"):
             raise UserError(
@@ -41,6 +52,14 @@ def check_model_folder(model: str) -> None:
                 "classes): dpo-titles never runs a model's own code; use a model that "
                 "transformers supports natively"
             )
+    adapter = path / "adapter_config.json"
+    if adapter.is_file() and _depth < 2:
+        try:
+            base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            base = None
+        if isinstance(base, str) and base:
+            check_model_folder(base, _depth=_depth + 1)
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ def check_settings(run: RunSettings) -> None:
     """Check every setting as the stage that uses it will: the back ends and the judge mode by
     name, the numbers by range."""
     from .api_calls import CallPolicy
+    from .files import MAX_INPUT_MB
     from .label import MODES
     from .providers import GENERATORS, JUDGES, SamplingConfig
     from .shards import shard_plan
@@ -108,7 +109,7 @@ def check_settings(run: RunSettings) -> None:
     ):
         if value not in choices:
             raise SettingError(name, f"must be one of {', '.join(choices)}", value)
-    check_number("max_input_mb", run.max_input_mb, low=0, low_open=True)
+    check_number("max_input_mb", run.max_input_mb, low=0, high=MAX_INPUT_MB, low_open=True)
 
     generation = {
         "n": "titles_per_idea",

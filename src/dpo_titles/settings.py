@@ -57,10 +57,14 @@ def check_number(
     return value
 
 
+def _shown(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
+
+
 def _rule(low, high, low_open, high_open, integer) -> str:
     kind = "a whole number" if integer else "a number"
-    low_s = None if low is None else f"{'more than' if low_open else 'at least'} {low:g}"
-    high_s = None if high is None else f"{'less than' if high_open else 'at most'} {high:g}"
+    low_s = None if low is None else f"{'more than' if low_open else 'at least'} {_shown(low)}"
+    high_s = None if high is None else f"{'less than' if high_open else 'at most'} {_shown(high)}"
     if low_s and high_s:
         return f"must be {kind} {low_s} and {high_s}"
     return f"must be {kind} {low_s or high_s}" if (low_s or high_s) else f"must be {kind}"

@@ -142,7 +142,7 @@ def generate(
     sampling = SamplingConfig(temperature, top_p, max_new_tokens, seed)
     policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
     check_output(out_path, inputs=[ideas_path, model], force=force, what="--out", folder=False)
-    check_companion(failures_path(out_path), "failures file")
+    check_companion(failures_path(out_path), "failures file", inputs=[ideas_path, model])
     ideas = select_shard(
         [i.text for i in load_ideas(local_csv(ideas_path))], shard_index, shard_count
     )
@@ -201,7 +201,7 @@ def label(
         raise UserError(f"unknown judge mode {mode!r}: choose {' or '.join(MODES)}")
     policy = _policy(max_in_flight, requests_per_minute, timeout_s, max_retries)
     check_output(out_path, inputs=[candidates_path], force=force, what="--out", folder=False)
-    check_companion(failures_path(out_path), "failures file")
+    check_companion(failures_path(out_path), "failures file", inputs=[candidates_path])
     candidates = read_csv(local_csv(candidates_path), ["idea", "title"], "candidates")
     judge_impl = make_judge(judge, model, cache_dir=cache_dir, policy=policy)
     preferences, stats = label_pairs(candidates, judge_impl, mode)
@@ -240,7 +240,7 @@ def prepare(
 ) -> dict:
     """Build the dataset from the judge's pairs, plus human-labelled pairs when given (a CSV
     with idea, chosen, rejected; local or gs://), which join the same split by idea."""
-    from .dataset import build_dataset, read_human_preferences
+    from .dataset import build_dataset, check_preference_rows, read_human_preferences
 
     check_val_fraction(val_fraction)
     check_seed("seed", seed)
@@ -251,7 +251,10 @@ def prepare(
         what="--out",
         folder=True,
     )
-    prefs = read_csv(local_csv(preferences_path), ["idea", "chosen", "rejected"], "preferences")
+    prefs = check_preference_rows(
+        read_csv(local_csv(preferences_path), ["idea", "chosen", "rejected"], "preferences"),
+        preferences_path,
+    )
     human = []
     if human_preferences_path:
         human = read_human_preferences(local_csv(human_preferences_path), human_preferences_path)
@@ -284,18 +287,27 @@ def train(
 
     chosen = load_recipe(local_input(recipe), overrides)
     check_counts(num_processes=num_processes)
+    if base_name is not None and (not base_name.strip() or not base_name.isprintable()):
+        raise UserError("--base-name must be one line of printable text")
     check_output(
         out_dir,
-        inputs=[model, dataset_dir, checkpoint_dir],
+        inputs=[model, dataset_dir],
+        workdirs=[checkpoint_dir],
         force=force,
         what="--out",
         folder=True,
     )
     if checkpoint_dir:
-        from .outputs import check_folder_claim
-        from .train import CHECKPOINTS
+        from .outputs import check_workdir
+        from .train import CHECKPOINT_FILES, CHECKPOINTS
 
-        check_folder_claim(checkpoint_dir, CHECKPOINTS, "checkpoint folder")
+        check_workdir(
+            checkpoint_dir,
+            CHECKPOINTS,
+            allowed=CHECKPOINT_FILES,
+            inputs=[model, dataset_dir],
+            what="--checkpoint-dir",
+        )
     # Download a gs:// model once, here, before any worker process starts.
     local_model = local_input(model)
     if num_processes > 1 and "LOCAL_RANK" not in os.environ:
@@ -312,7 +324,7 @@ def train(
             base_name or model,
             force,
         )
-        return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures")
+        return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures", dict)
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
     return train_dpo(
         local_model,
@@ -422,7 +434,7 @@ def evaluate(
     metrics["label_judge"] = ", ".join(label_judges)
 
     recipe_path = Path(tuned_model) / RECIPE_FILE
-    trained_with = read_json(recipe_path, "recipe") if recipe_path.is_file() else {}
+    trained_with = read_json(recipe_path, "recipe", dict) if recipe_path.is_file() else {}
     if reward_pairs > 0 and len(validation):
         # A seeded sample across ideas: the rows are grouped by idea.
         pairs = validation.shuffle(seed=seed).select(range(min(reward_pairs, len(validation))))
@@ -437,7 +449,7 @@ def evaluate(
         )
     train_metrics = Path(tuned_model) / TRAIN_METRICS_FILE
     if train_metrics.is_file():
-        metrics.update(read_json(train_metrics, "training figures"))
+        metrics.update(read_json(train_metrics, "training figures", dict))
     metrics["warnings"] = warnings
     for warning in warnings:
         log.warning("%s", warning)
@@ -465,14 +477,16 @@ def run_config(
                     config[f"generator_{key}"] = first[key]
             config["candidates"] = len(rows)
     if dataset_dir and (Path(dataset_dir) / "split.json").is_file():
-        split = read_json(Path(dataset_dir) / "split.json", "split")
+        from .dataset import load_split
+
+        split = load_split(dataset_dir)
         config["split_seed"] = split.get("seed")
         config["val_fraction"] = split.get("val_fraction")
         config["train_ideas"] = len(split.get("train_ideas", []))
         config["validation_ideas"] = len(split.get("validation_ideas", []))
     recipe_path = Path(model_dir) / RECIPE_FILE
     if recipe_path.is_file():
-        recipe = read_json(recipe_path, "recipe")
+        recipe = read_json(recipe_path, "recipe", dict)
         config["base_model"] = recipe.pop("base_model", None)
         config["recipe"] = recipe
     for key in (
@@ -512,14 +526,19 @@ def report(
     )
     eval_dir = local_input(eval_dir)
     model_dir = local_input(model_dir)
-    metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics")
+    metrics = read_json(Path(eval_dir) / METRICS_FILE, "evaluation metrics", dict)
     comparisons = read_csv(
         Path(eval_dir) / COMPARISONS_FILE, ["idea", "base_title", "tuned_title"], "comparisons"
     )
-    for row in comparisons:
-        row["sample"] = int(row.get("sample") or 0)
+    for number, row in enumerate(comparisons, start=2):
+        try:
+            row["sample"] = int(row.get("sample") or 0)
+        except ValueError:
+            raise UserError(
+                f"{Path(eval_dir) / COMPARISONS_FILE} row {number}: sample is not a number"
+            ) from None
     history_path = Path(model_dir) / HISTORY_FILE
-    history = read_json(history_path, "training history") if history_path.is_file() else []
+    history = read_json(history_path, "training history", list) if history_path.is_file() else []
     if not history:
         missing = f"{model_dir} has no {HISTORY_FILE}: the training curves are left out"
         log.warning("%s", missing)

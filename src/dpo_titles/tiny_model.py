@@ -58,8 +58,8 @@ class TinyModelConfig:
             check_number(name, getattr(self, name), low=1, integer=True)
         for name in ("num_heads", "num_kv_heads", "pretrain_block", "batch_size"):
             check_number(name, getattr(self, name), low=1, integer=True)
-        check_number("pretrain_epochs", self.pretrain_epochs, low=0, integer=True)
-        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("pretrain_epochs", self.pretrain_epochs, low=0, high=1000, integer=True)
+        check_number("epochs", self.epochs, low=1, high=1000, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("chat_learning_rate", self.chat_learning_rate, low=0, low_open=True)
         check_seed("seed", self.seed)

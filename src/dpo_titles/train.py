@@ -10,15 +10,22 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from .dataset import load_dataset_dict
 from .errors import NothingMade, UserError
-from .files import write_json
-from .outputs import atomic_dir, claim_folder
+from .files import json_text, write_json
+from .outputs import (
+    atomic_dir,
+    claim_workdir,
+    clear_workdir,
+    make_scratch,
+    normalise_modes,
+    write_private_file,
+)
 from .recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -73,9 +80,25 @@ class _StopOnNonFinite:
         return Callback()
 
 
+class _UsualModes:
+    """Checkpoints with the usual file modes: torch.save writes some of them 0600."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):
+                normalise_modes(Path(args.output_dir))
+
+        return Callback()
+
+
 END_OF_TURN_CHECK_ROWS = 32
 RUN_FILE = "run.json"
-CHECKPOINTS = "checkpoints"  # the kind of folder checkpoints go to (outputs.claim_folder)
+CHECKPOINTS = "checkpoints"  # the kind of folder checkpoints go to (outputs.check_workdir)
+# What a checkpoint folder holds besides the trainer's checkpoint-<step> folders: our run.json,
+# and the model card TRL writes at each save.
+CHECKPOINT_FILES = (RUN_FILE, "README.md")
 
 
 def check_end_of_turn(dataset, tokenizer, rows: int = END_OF_TURN_CHECK_ROWS) -> None:
@@ -154,7 +177,7 @@ def _last_good_checkpoint(folder: Path) -> Path | None:
 def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
     """Make `folder` this run's checkpoint folder; return the checkpoint to resume from. A
     folder left by a run with other settings is refused rather than silently resumed."""
-    claim_folder(folder, kind=CHECKPOINTS, what="checkpoint folder")
+    claim_workdir(folder, CHECKPOINTS, allowed=CHECKPOINT_FILES, what="checkpoint folder")
     run_file = folder / RUN_FILE
     if run_file.is_file():
         try:
@@ -172,7 +195,8 @@ def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
                 f"({', '.join(changed)}): give this run its own checkpoint folder"
             )
     elif int(os.environ.get("RANK", "0")) == 0:
-        write_json(run_file, signature)  # one writer under accelerate
+        # One writer under accelerate; the folder's own bookkeeping, so no ledger entry.
+        write_private_file(run_file, json_text(signature).encode("utf-8"))
     return _last_good_checkpoint(folder)
 
 
@@ -252,9 +276,10 @@ def train_dpo(
         }
         resume_from = _claim_checkpoint_dir(work, signature)
     else:
-        # Without checkpoints the trainer still wants a folder; a private one, removed after.
-        scratch = tempfile.mkdtemp(prefix="dpo-titles-train-")
-        work = Path(scratch)
+        # Without checkpoints the trainer still wants a folder: a hidden one beside the output,
+        # removed after (a killed run leaves it named as a temporary, never as an output).
+        scratch = make_scratch(out_dir)
+        work = scratch
     try:
         args = DPOConfig(
             output_dir=str(work),
@@ -294,7 +319,7 @@ def train_dpo(
             eval_dataset=val if len(val) else None,
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[_StopOnNonFinite(), *callbacks],
+            callbacks=[_StopOnNonFinite(), _UsualModes(), *callbacks],
         )
         check_end_of_turn(trainer.train_dataset, tokenizer)
         warn_if_truncated(trainer.train_dataset, recipe.max_length)
@@ -344,8 +369,7 @@ def train_dpo(
             # The model is written: its checkpoints (weights and optimizer state, GBs each) would
             # only fill the cache volume. run.json stays, so the folder is not reused by another
             # run.
-            for done in work.glob("checkpoint-*"):
-                shutil.rmtree(done, ignore_errors=True)
+            clear_workdir(work)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -372,11 +396,7 @@ def model_card(
         f"{metrics.get('validation_pairs', '?')} validation preference pairs"
     )
     # The Hub reads `base_model` as a model id: a folder or a gs:// URI goes in the text only.
-    hub_id = (
-        not base.startswith(("/", ".", "gs://"))
-        and base.count("/") <= 1
-        and not os.path.exists(base)
-    )
+    hub_id = bool(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", base)) and not os.path.exists(base)
     return (
         "---\n" + (f"base_model: {base}\n" if hub_id else "") + "library_name: transformers\n"
         "tags: [dpo, trl, youtube-titles, dpo-titles]\n"

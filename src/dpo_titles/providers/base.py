@@ -6,7 +6,10 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..rubric import Verdict
-from ..settings import check_number, check_seed
+from ..settings import SettingError, check_number, check_seed
+
+# The least temperature that still samples: below it, use 0 (greedy).
+MIN_TEMPERATURE = 0.01
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,17 @@ class SamplingConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_number("temperature", self.temperature, low=0, note="(0 means greedy)")
+        check_number("temperature", self.temperature, low=0, high=100, note="(0 means greedy)")
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            # Below this, logits / temperature overflow and sampling breaks: say greedy instead.
+            raise SettingError(
+                "temperature",
+                f"must be 0 (greedy) or at least {MIN_TEMPERATURE:g}",
+                self.temperature,
+            )
         check_number("top_p", self.top_p, low=0, high=1, low_open=True)
-        check_number("max_new_tokens", self.max_new_tokens, low=1, integer=True)
+        # Titles are short; a larger cap only lets a typo run a batch for minutes.
+        check_number("max_new_tokens", self.max_new_tokens, low=1, high=1024, integer=True)
         check_seed("seed", self.seed)
 
     def as_dict(self) -> dict:
