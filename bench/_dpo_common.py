@@ -25,7 +25,7 @@ from dpo_titles.dataset import to_example  # noqa: E402
 from dpo_titles.models import load_causal_lm, load_tokenizer  # noqa: E402
 from dpo_titles.recipes import load_recipe  # noqa: E402
 from dpo_titles.tiny_model import train_tokenizer  # noqa: E402
-from dpo_titles.train import lora_config  # noqa: E402
+from dpo_titles.train import lora_config, run_fields  # noqa: E402
 
 VARIANTS = ("full_ref", "lora", "precompute")
 VARIANT_HELP = {
@@ -208,7 +208,7 @@ def child_run(opts: dict, gate=None) -> dict:
     import transformers
     import trl
     from transformers import TrainerCallback
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     variant = opts["variant"]
     cuda = opts["device"] == "cuda"
@@ -243,8 +243,6 @@ def child_run(opts: dict, gate=None) -> dict:
     tokenizer = load_tokenizer(opts["model"])
     policy = load_causal_lm(opts["model"], dtype)
 
-    # The adapter the `lora` recipe trains (r=16 on every linear layer), built as train.py does.
-    peft_config = lora_config(load_recipe("lora")) if variant == "lora" else None
 
     times: list[float] = []
     cpu_times: list[float] = []
@@ -274,32 +272,40 @@ def child_run(opts: dict, gate=None) -> dict:
             padded.append(int(inputs["attention_mask"].numel()))
             return super().training_step(model, inputs, *a, **kw)
 
-    args = DPOConfig(
-        output_dir=str(Path(opts["workdir"]) / f"out-{variant}"),
-        max_steps=opts["steps"],
-        per_device_train_batch_size=opts["batch_size"],
-        gradient_accumulation_steps=1,
-        learning_rate=opts["learning_rate"],
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        beta=0.1,
-        loss_type=["sigmoid"],
-        max_length=opts["max_length"],
-        precompute_ref_log_probs=variant == "precompute",
-        gradient_checkpointing=opts["gradient_checkpointing"],
-        seed=opts["seed"],
-        data_seed=opts["seed"],
-        bf16=opts["dtype"] == "bfloat16",
-        fp16=False,
-        use_cpu=not cuda,
-        logging_steps=max(1, opts["steps"]),
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        trust_remote_code=False,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
+    # The configuration training builds (recipes.Recipe.dpo_config with train.run_fields), from
+    # the recipe of the variant, with the bench's fixed-length run on top.
+    recipe = load_recipe(
+        "lora" if variant == "lora" else "original",
+        {
+            "max_steps": opts["steps"],
+            "per_device_train_batch_size": opts["batch_size"],
+            "gradient_accumulation_steps": 1,
+            "learning_rate": opts["learning_rate"],
+            "lr_scheduler_type": "constant",
+            "warmup_steps": 0,
+            "beta": 0.1,
+            "loss_type": "sigmoid",
+            "max_length": opts["max_length"],
+            "precompute_ref_log_probs": variant == "precompute",
+            "activation_checkpointing": opts["gradient_checkpointing"],
+            "seed": opts["seed"],
+            "data_seed": opts["seed"],
+            "logging_steps": max(1, opts["steps"]),
+        },
     )
+    args = recipe.dpo_config(
+        **run_fields(
+            recipe,
+            Path(opts["workdir"]) / f"out-{variant}",
+            cuda=cuda,
+            bf16=opts["dtype"] == "bfloat16",
+            evaluate=False,
+            checkpoints=False,
+            progress=False,
+        )
+    )
+    # The adapter the `lora` recipe trains (r=16 on every linear layer), built as train.py does.
+    peft_config = lora_config(recipe) if recipe.use_lora else None
     trainer = CountingDPOTrainer(
         model=policy,
         args=args,

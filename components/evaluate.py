@@ -11,19 +11,19 @@ def evaluate_models(
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     base_model: str,
-    judge: str = "rubric",
-    judge_model: str = "",
-    eval_ideas: str = "",
-    samples_per_idea: int = 4,
-    temperature: float = 0.9,
-    top_p: float = 0.95,
-    max_new_tokens: int = 40,
-    seed: int = 1234,
-    reward_pairs: int = 512,
-    response_cache: str = "",
-    max_in_flight: int = 16,
-    requests_per_minute: float = 0.0,
-    cache_root: str = "",
+    judge: str,
+    judge_model: str,
+    eval_ideas_uri: str,
+    samples_per_idea: int,
+    seed: int,
+    reward_pairs: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    response_cache: str,
+    max_in_flight: int,
+    requests_per_minute: float,
+    cache_root: str,
 ):
     """Base against tuned on held-out ideas, judged blind in both orders.
 
@@ -36,7 +36,7 @@ def evaluate_models(
         base_model: The model before tuning.
         judge: Back end that compares titles (`rubric`, `together`, `gemini`).
         judge_model: API judge: model name; empty for the back end's default.
-        eval_ideas: Optional extra ideas CSV (column `idea`) the task can read; ideas that were
+        eval_ideas_uri: Optional extra ideas CSV (column `idea`) the task can read; ideas that were
             trained on are left out.
         samples_per_idea: Titles per idea from each model.
         temperature: Sampling temperature (same for both models).
@@ -50,29 +50,31 @@ def evaluate_models(
         cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
             or not mounted for none.
     """
+    from dpo_titles.api_calls import CallPolicy
     from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
+    from dpo_titles.settings import Evaluation, Sampling
     from dpo_titles.stages import evaluate
 
     volume_cache = use_cache_volume(cache_root)
     with exit_on_user_error("evaluate"):
+        settings = Evaluation(
+            judge=judge,
+            judge_model=judge_model,
+            samples_per_idea=samples_per_idea,
+            seed=seed,
+            reward_pairs=reward_pairs,
+        )
         result = evaluate(
             base_model,
             tuned_model.path,
             dataset.path,
             evaluation.path,
-            judge,
-            samples_per_idea,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            judge_model=judge_model or None,
-            eval_ideas_path=eval_ideas or None,
+            settings,
+            Sampling(temperature, top_p, max_new_tokens),
+            eval_ideas_path=eval_ideas_uri or None,
+            policy=CallPolicy(max_in_flight=max_in_flight, requests_per_minute=requests_per_minute),
             cache_dir=response_cache or volume_cache,
-            max_in_flight=max_in_flight,
-            requests_per_minute=requests_per_minute,
-            reward_pairs=reward_pairs,
         )
         log_metrics(metrics, result)

@@ -9,11 +9,11 @@ def export_results(
     dataset: Input[Dataset],
     model: Input[Model],
     metrics: Output[Metrics],
-    dataset_uri: str = "",
-    model_uri: str = "",
-    hub_dataset_repo: str = "",
-    hub_model_repo: str = "",
-    hub_private: bool = True,
+    dataset_uri: str,
+    model_uri: str,
+    hub_dataset_repo: str,
+    hub_model_repo: str,
+    hub_private: bool,
 ):
     """Send the preference dataset and the tuned model where asked; each is off when empty.
 

@@ -9,22 +9,22 @@ def generate_titles(
     ideas: Input[Dataset],
     candidates: Output[Dataset],
     metrics: Output[Metrics],
-    provider: str = "hf",
-    model: str = "",
-    default_model: str = "",
-    n: int = 4,
-    temperature: float = 0.9,
-    top_p: float = 0.95,
-    max_new_tokens: int = 40,
-    seed: int = 42,
-    response_cache: str = "",
-    cache_root: str = "",
-    max_in_flight: int = 16,
-    requests_per_minute: float = 0.0,
-    shard_index: int = 0,
-    shard_count: int = 1,
+    provider: str,
+    model: str,
+    default_model: str,
+    titles_per_idea: int,
+    seed: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    response_cache: str,
+    cache_root: str,
+    max_in_flight: int,
+    requests_per_minute: float,
+    shard_index: int,
+    shard_count: int,
 ):
-    """Write `n` candidate titles per idea.
+    """Write `titles_per_idea` candidate titles per idea.
 
     Args:
         ideas: Validated ideas CSV.
@@ -34,11 +34,11 @@ def generate_titles(
         model: Model of the provider (hf: a local folder or a hub id).
         default_model: hf only: model used when `model` is empty (the pipeline passes the base
             model, so the candidates are on-policy). API back ends use their own default.
-        n: Titles per idea (at least 2).
+        titles_per_idea: Titles per idea (2 to 100).
         temperature: Sampling temperature.
         top_p: Nucleus sampling probability mass.
         max_new_tokens: Longest answer, in tokens.
-        seed: Sampling seed.
+        seed: Sampling seed (the run's).
         response_cache: API back ends: folder of the response cache, so a retried task does not
             pay twice; empty: the cache volume's, or none without one.
         cache_root: Mount path of the cache volume (Hugging Face cache, API responses); empty
@@ -48,26 +48,29 @@ def generate_titles(
         shard_index: Which shard of the ideas this task writes titles for (0-based).
         shard_count: How many shards the ideas are dealt into (round-robin).
     """
+    from dpo_titles.api_calls import CallPolicy
     from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
+    from dpo_titles.settings import Generation, Sampling
     from dpo_titles.stages import generate
 
     volume_cache = use_cache_volume(cache_root)
     with exit_on_user_error("generate"):
+        generation = Generation(
+            provider=provider,
+            # The base model writes on-policy candidates; an API back end has its own default.
+            model=model or (default_model if provider == "hf" else ""),
+            titles_per_idea=titles_per_idea,
+            seed=seed,
+        )
         stats = generate(
             ideas.path,
             candidates.path,
-            provider,
-            model or default_model,
-            n,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
+            generation,
+            Sampling(temperature, top_p, max_new_tokens),
+            policy=CallPolicy(max_in_flight=max_in_flight, requests_per_minute=requests_per_minute),
             cache_dir=response_cache or volume_cache,
-            max_in_flight=max_in_flight,
-            requests_per_minute=requests_per_minute,
             shard_index=shard_index,
             shard_count=shard_count,
         )

@@ -9,13 +9,13 @@ def label_preferences(
     candidates: Input[Dataset],
     preferences: Output[Dataset],
     metrics: Output[Metrics],
-    judge: str = "rubric",
-    mode: str = "listwise",
-    model: str = "",
-    response_cache: str = "",
-    cache_root: str = "",
-    max_in_flight: int = 16,
-    requests_per_minute: float = 0.0,
+    judge: str,
+    mode: str,
+    model: str,
+    response_cache: str,
+    cache_root: str,
+    max_in_flight: int,
+    requests_per_minute: float,
 ):
     """Judge every pair of an idea's titles in both orders; keep only consistent verdicts.
 
@@ -34,9 +34,11 @@ def label_preferences(
         max_in_flight: API judges: most requests at once.
         requests_per_minute: API judges: most requests started per minute (0: no limit).
     """
+    from dpo_titles.api_calls import CallPolicy
     from dpo_titles.cache import use_cache_volume
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
+    from dpo_titles.settings import Labelling
     from dpo_titles.stages import label
 
     volume_cache = use_cache_volume(cache_root)
@@ -44,11 +46,8 @@ def label_preferences(
         stats = label(
             candidates.path,
             preferences.path,
-            judge,
-            mode,
-            model or None,
+            Labelling(judge=judge, mode=mode, model=model),
+            policy=CallPolicy(max_in_flight=max_in_flight, requests_per_minute=requests_per_minute),
             cache_dir=response_cache or volume_cache,
-            max_in_flight=max_in_flight,
-            requests_per_minute=requests_per_minute,
         )
         log_metrics(metrics, stats)

@@ -9,9 +9,9 @@ def prepare_dataset(
     preferences: Input[Dataset],
     dataset: Output[Dataset],
     metrics: Output[Metrics],
-    val_fraction: float = 0.2,
-    seed: int = 42,
-    human_preferences: str = "",
+    val_fraction: float,
+    seed: int,
+    human_preferences_uri: str,
 ):
     """Build TRL's conversational preference dataset, split train/validation by idea.
 
@@ -20,20 +20,20 @@ def prepare_dataset(
         dataset: Folder: `hf/` (datasets.save_to_disk), train/validation JSONL, split.json.
         metrics: Pairs and ideas per split.
         val_fraction: Share of ideas held out for validation and evaluation.
-        seed: Seed of the split.
-        human_preferences: Optional human-labelled pairs (CSV: idea, chosen, rejected), a path
+        seed: Seed of the split (the run's).
+        human_preferences_uri: Optional human-labelled pairs (CSV: idea, chosen, rejected), a path
             the task can read or gs://bucket/path; they join the judge's pairs.
     """
     from dpo_titles.errors import exit_on_user_error
     from dpo_titles.metrics import log_metrics
+    from dpo_titles.settings import Split
     from dpo_titles.stages import prepare
 
     with exit_on_user_error("prepare"):
         stats = prepare(
             preferences.path,
             dataset.path,
-            val_fraction,
-            seed,
-            human_preferences_path=human_preferences or None,
+            Split(val_fraction=val_fraction, seed=seed),
+            human_preferences_path=human_preferences_uri or None,
         )
         log_metrics(metrics, stats)

@@ -11,10 +11,10 @@ def train_dpo(
     model: Output[Model],
     metrics: Output[Metrics],
     base_model: str,
-    checkpoint_dir: str = "",
-    run_id: str = "",
-    num_gpus: int = 1,
-    cache_root: str = "",
+    checkpoint_dir: str,
+    run_id: str,
+    gpu_count: int,
+    cache_root: str,
 ):
     """Tune the base model with TRL's DPOTrainer.
 
@@ -28,7 +28,7 @@ def train_dpo(
             cache volume, or none when no volume is mounted. A retried pod resumes from it.
         run_id: Names this run's checkpoint subfolder (the pipeline passes its job id, so a
             retry of the same run resumes and another run starts fresh).
-        num_gpus: GPUs of this task; above 1, training runs under `accelerate`, one process each.
+        gpu_count: GPUs of this task; above 1, training runs under `accelerate`, one process each.
         cache_root: Mount path of the cache volume (Hugging Face cache, checkpoints); empty or
             not mounted for none.
     """
@@ -48,7 +48,7 @@ def train_dpo(
             model.path,
             recipe_file.path,
             checkpoint_dir=checkpoint_folder(checkpoint_dir, cache_root if volume else "", run_id),
-            num_processes=num_gpus,
+            num_processes=gpu_count,
         )
         with open(recipe_file.path, encoding="utf-8") as fh:
             recipe_name = json.load(fh)["name"]

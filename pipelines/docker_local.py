@@ -24,22 +24,21 @@ import os
 import subprocess
 from pathlib import Path
 
-# Environment variables passed into the containers when set here (the API back ends' keys and
-# endpoints, the Cloud Storage emulator); a Kubernetes Secret does this on a cluster.
-PASSED_ENV = (
-    "TOGETHER_API_KEY",
-    "GEMINI_API_KEY",
-    "HF_TOKEN",
-    "TOGETHER_BASE_URL",
-    "GOOGLE_GEMINI_BASE_URL",
-    "STORAGE_EMULATOR_HOST",
-    "HF_ENDPOINT",
-)
+
+def passed_env() -> tuple[str, ...]:
+    """Environment variables passed into the containers when set here: the back ends' keys and
+    endpoints (providers.BACKENDS), the Hub's, the Cloud Storage emulator's. A Kubernetes
+    Secret does this on a cluster."""
+    from dpo_titles.providers import BACKENDS, secret_env
+
+    endpoints = tuple(b.base_url_env for b in BACKENDS if b.base_url_env)
+    return (*secret_env(), *endpoints, "HF_ENDPOINT", "STORAGE_EMULATOR_HOST")
+
+
 # Parameters that may name a local file or folder the tasks read, and the one they write.
-READ_PATHS = ("ideas_uri", "eval_ideas_uri", "human_preferences_uri", "base_model", "recipe")
-READ_PATHS += ("generator_model",)
-WRITE_PATHS = ("checkpoint_dir",)
-LOCAL_BACKENDS = ("hf", "rubric")
+READ_PATHS = ("ideas_uri", "eval_ideas_uri", "prepare_human_preferences_uri", "base_model")
+READ_PATHS += ("gen_model", "train_recipe")
+WRITE_PATHS = ("train_checkpoint_dir",)
 
 
 def run_container(client, image: str, command: list[str], volumes: dict, **run_args) -> int:
@@ -146,8 +145,10 @@ def stale_image_note(api, name: str) -> str | None:
 
 def needs_network(params: dict) -> bool:
     """True if a task of this run talks to something outside its container."""
-    names = [params.get(k, "") for k in ("generator", "label_judge", "eval_judge")]
-    if any(n and n not in LOCAL_BACKENDS for n in names):
+    from dpo_titles.providers import BACKENDS
+
+    remote = {b.name for b in BACKENDS if b.key_env}  # a back end with a key is an API
+    if any(params.get(k) in remote for k in ("gen_provider", "label_judge", "eval_judge")):
         return True
     for value in params.values():
         if isinstance(value, str) and value.startswith(("gs://", "hf://")):
@@ -180,7 +181,7 @@ def runner(params: dict, pipeline_root: Path):
             mounts.append(
                 Mount(target=value, source=value, type="bind", read_only=key in READ_PATHS)
             )
-    environment = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
+    environment = {k: os.environ[k] for k in passed_env() if os.environ.get(k)}
     environment["HF_HUB_OFFLINE"] = "0" if needs_network(params) else "1"
     return local.DockerRunner(
         mounts=mounts,

@@ -17,7 +17,11 @@ from components.prepare import prepare_dataset
 from components.report import write_report
 from components.shards import merge_candidates, merge_preferences, plan_shards
 from components.train import train_dpo
+from dpo_titles.api_calls import CallPolicy
 from dpo_titles.files import DEFAULT_MAX_INPUT_MB
+from dpo_titles.hub import TOKEN_ENV
+from dpo_titles.providers import API_KEYS
+from dpo_titles.settings import Evaluation, Generation, Labelling, Sampling, Split
 
 PIPELINE_NAME = "dpo-titles"
 # Most shard pods at once; a constant because ParallelFor takes no parameter for it.
@@ -41,8 +45,8 @@ def _mount_cache(task, pvc_name) -> None:
         kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
 
 
-API_KEYS = ("TOGETHER_API_KEY", "GEMINI_API_KEY")
-HUB_TOKEN = "HF_TOKEN"
+# One key per back end that needs one (providers.BACKENDS), and the Hub's token.
+HUB_TOKEN = TOKEN_ENV
 
 
 def _use_secret(task, secret_name, keys) -> None:
@@ -60,173 +64,138 @@ def _use_secret(task, secret_name, keys) -> None:
 def dpo_titles_pipeline(
     ideas_uri: str = "data/ideas.csv",
     base_model: str = "Qwen/Qwen2.5-0.5B-Instruct",
-    generator: str = "hf",
-    generator_model: str = "",
-    titles_per_idea: int = 4,
-    temperature: float = 0.9,
-    top_p: float = 0.95,
-    max_new_tokens: int = 40,
-    seed: int = 42,
-    label_judge: str = "rubric",
-    label_judge_model: str = "",
-    label_mode: str = "listwise",
-    api_max_in_flight: int = 16,
-    api_requests_per_minute: float = 0.0,
-    response_cache: str = "",
-    cache_pvc: str = CACHE_PVC,
-    api_secret: str = "dpo-titles-api-keys",
+    seed: int = Generation.seed,
     shards: int = 1,
-    val_fraction: float = 0.2,
-    recipe: str = "seed",
-    recipe_overrides: dict = {},
-    loss_type: str = "",
-    beta: str = "",
-    learning_rate: str = "",
-    lr_scheduler_type: str = "",
-    warmup_steps: str = "",
-    epochs: str = "",
-    batch_size: str = "",
-    gradient_accumulation_steps: str = "",
-    max_length: str = "",
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB,
+    api_secret: str = "dpo-titles-api-keys",
+    cache_pvc: str = CACHE_PVC,
+    gen_provider: str = Generation.provider,
+    gen_model: str = Generation.model,
+    gen_titles_per_idea: int = Generation.titles_per_idea,
+    sample_temperature: float = Sampling.temperature,
+    sample_top_p: float = Sampling.top_p,
+    sample_max_new_tokens: int = Sampling.max_new_tokens,
+    label_judge: str = Labelling.judge,
+    label_model: str = Labelling.model,
+    label_mode: str = Labelling.mode,
+    api_max_in_flight: int = CallPolicy.max_in_flight,
+    api_requests_per_minute: float = CallPolicy.requests_per_minute,
+    api_response_cache: str = "",
+    prepare_val_fraction: float = Split.val_fraction,
+    prepare_human_preferences_uri: str = "",
+    train_recipe: str = "original",
+    train_overrides: dict = {},
+    train_loss_type: str = "",
+    train_beta: str = "",
+    train_learning_rate: str = "",
+    train_lr_scheduler_type: str = "",
+    train_warmup_steps: str = "",
+    train_num_train_epochs: str = "",
+    train_per_device_train_batch_size: str = "",
+    train_gradient_accumulation_steps: str = "",
+    train_max_length: str = "",
     train_seed: str = "",
-    gradient_checkpointing: str = "",
-    precompute_ref_log_probs: str = "",
-    lora_merge: str = "",
-    checkpoint_dir: str = "",
-    eval_judge: str = "rubric",
-    eval_judge_model: str = "",
+    train_activation_checkpointing: str = "",
+    train_precompute_ref_log_probs: str = "",
+    train_lora_merge: str = "",
+    train_checkpoint_dir: str = "",
+    eval_judge: str = Evaluation.judge,
+    eval_judge_model: str = Evaluation.judge_model,
     eval_ideas_uri: str = "",
-    human_preferences_uri: str = "",
-    export_dataset_uri: str = "",
-    export_model_uri: str = "",
-    hub_dataset_repo: str = "",
-    hub_model_repo: str = "",
-    hub_private: bool = True,
-    eval_samples_per_idea: int = 4,
-    eval_seed: int = 1234,
-    eval_reward_pairs: int = 512,
-    accelerator_type: str = "nvidia.com/gpu",
-    accelerator_count: int = 1,
+    eval_samples_per_idea: int = Evaluation.samples_per_idea,
+    eval_seed: int = Evaluation.seed,
+    eval_reward_pairs: int = Evaluation.reward_pairs,
+    gpu_type: str = "nvidia.com/gpu",
+    gpu_count: int = 1,
     gpu_node_selector: dict = {},
     gpu_tolerations: list = [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ],
     gpu_cpu_request: str = "4",
     gpu_memory_request: str = "16G",
-    max_input_mb: float = DEFAULT_MAX_INPUT_MB,
+    export_dataset_uri: str = "",
+    export_model_uri: str = "",
+    export_hub_dataset_repo: str = "",
+    export_hub_model_repo: str = "",
+    export_hub_private: bool = True,
 ):
     """Args:
     ideas_uri: The ideas CSV (column `idea`): a path the tasks can read, or gs://bucket/path.
         Every file or model input below also takes gs:// URIs.
-    base_model: Model to tune (hub id or folder); also writes the titles when generator is hf and
-        generator_model is empty, so the preference data is on-policy.
-    generator: Back end that writes candidate titles.
-    generator_model: Model of the generator; empty means the base model.
-    titles_per_idea: Candidate titles per idea.
-    temperature: Sampling temperature for candidates and evaluation.
-    top_p: Nucleus sampling probability mass.
-    max_new_tokens: Longest title, in tokens.
-    seed: Seed of candidate sampling and of the train/validation split.
-    label_judge: Back end that labels preferences (rubric, together, gemini).
-    label_judge_model: Model of an API label judge; empty for the back end's default.
-    label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
-    api_max_in_flight: API back ends: most requests at once per task.
-    api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
-    response_cache: API back ends: response cache folder; empty for the cache volume's (or none).
+    base_model: Model to tune (hub id or folder); also writes the titles when gen_provider is
+        hf and gen_model is empty, so the preference data is on-policy.
+    seed: The run's random seed: candidate sampling and the train/validation split.
+    shards: Number of idea shards the generate and label stages fan out over (parallel pods).
+    max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, in MiB;
+        preflight refuses a larger one before reading it.
+    api_secret: Kubernetes Secret holding the back ends' API keys and HF_TOKEN (each optional; a
+        task gets only the keys it uses; `dpo-titles backends` lists them).
     cache_pvc: PersistentVolumeClaim mounted at /cache on the generate, label, train and evaluate
         tasks for the Hugging Face and API response caches (see manifests/); unused when the
         pipeline was compiled with CACHE_PVC empty.
-    shards: Number of idea shards the generate and label stages fan out over (parallel pods).
-    api_secret: Kubernetes Secret holding TOGETHER_API_KEY, GEMINI_API_KEY and HF_TOKEN (each
-        optional; a task gets only the keys it uses).
-    val_fraction: Share of ideas held out from training, for validation and evaluation.
-    recipe: Training recipe (seed, lora, local), or a recipe YAML path or gs:// URI the preflight
-        task can read; preflight resolves it with the overrides below and the train task reads
-        that.
-    recipe_overrides: Any recipe fields to override, as a JSON object.
-    loss_type: Recipe override; empty keeps the recipe's value (so do the next twelve). E.g.
-        `sigmoid`, or `sigmoid,sft` to mix in an SFT loss on the chosen titles.
-    beta: Recipe override: DPO beta.
-    learning_rate: Recipe override: peak learning rate.
-    lr_scheduler_type: Recipe override: learning-rate schedule (linear, cosine, ...).
-    warmup_steps: Recipe override: warm-up steps.
-    epochs: Recipe override: training epochs.
-    batch_size: Recipe override: pairs per GPU per step.
-    gradient_accumulation_steps: Recipe override: steps accumulated per optimizer update.
-    max_length: Recipe override: longest prompt plus title, in tokens.
+    gen_provider: Back end that writes candidate titles.
+    gen_model: Model of that back end; empty means the base model (hf) or its default (APIs).
+    gen_titles_per_idea: Candidate titles per idea.
+    sample_temperature: Sampling temperature of the candidates and of the evaluation; 0 is
+        deterministic (a beam search of the best titles).
+    sample_top_p: Nucleus sampling probability mass.
+    sample_max_new_tokens: Longest title, in tokens.
+    label_judge: Back end that labels preferences.
+    label_model: Model of an API label judge; empty for the back end's default.
+    label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
+    api_max_in_flight: API back ends: most requests at once per task.
+    api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
+    api_response_cache: API back ends: response cache folder; empty for the cache volume's (or
+        none).
+    prepare_val_fraction: Share of ideas held out from training, for validation and evaluation.
+    prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected)
+        added to the judge's pairs before the split.
+    train_recipe: Training recipe (original, lora, local), or a recipe YAML path or gs:// URI the
+        preflight task can read; preflight resolves it with the overrides below and the train
+        task reads that.
+    train_overrides: Any recipe fields to override, as a JSON object of DPOConfig fields (and
+        lora.r, lora.merge, ...).
+    train_loss_type: Recipe override (DPOConfig.loss_type); empty keeps the recipe's value (so
+        do the next twelve). E.g. `sigmoid`, or `sigmoid,sft` to mix in an SFT loss.
+    train_beta: Recipe override: DPO beta.
+    train_learning_rate: Recipe override: peak learning rate.
+    train_lr_scheduler_type: Recipe override: learning-rate schedule (linear, cosine, ...).
+    train_warmup_steps: Recipe override: warm-up steps.
+    train_num_train_epochs: Recipe override: training epochs.
+    train_per_device_train_batch_size: Recipe override: pairs per GPU per step.
+    train_gradient_accumulation_steps: Recipe override: steps accumulated per optimizer update.
+    train_max_length: Recipe override: longest prompt plus title, in tokens.
     train_seed: Recipe override: training seed.
-    gradient_checkpointing: Recipe override: true or false.
-    precompute_ref_log_probs: Recipe override: true computes reference log-probs once up front.
-    lora_merge: Recipe override (lora): false writes the adapter alone instead of a merged model.
-    checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on the cache
-        volume. Each run writes under its job id; a retried training pod resumes there.
-    eval_judge: Back end that judges base against tuned (rubric, together, gemini); the report
-        warns when it is the label judge's.
+    train_activation_checkpointing: Recipe override: true or false.
+    train_precompute_ref_log_probs: Recipe override: true computes reference log-probs once.
+    train_lora_merge: Recipe override (LoRA recipes): false writes the adapter alone.
+    train_checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on the
+        cache volume. Each run writes under its job id; a retried training pod resumes there.
+    eval_judge: Back end that judges base against tuned; the report warns when it is the label
+        judge's.
     eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
     eval_ideas_uri: Optional extra held-out ideas CSV evaluated beside the validation ideas.
-    human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected) added to the
-        judge's pairs before the split.
-    export_dataset_uri: gs://bucket/prefix to copy the preference dataset folder to; empty: off.
-    export_model_uri: gs://bucket/prefix to copy the tuned model folder to; empty: off.
-    hub_dataset_repo: Hugging Face Hub dataset repo (owner/name) to push the dataset to; empty:
-        off. Needs HF_TOKEN in the api_secret Secret.
-    hub_model_repo: Hugging Face Hub model repo (owner/name) to push the tuned model to.
-    hub_private: Create new Hub repos as private.
     eval_samples_per_idea: Titles per held-out idea from each model.
     eval_seed: Sampling seed of the evaluation (same for both models).
     eval_reward_pairs: Validation pairs scored for the DPO implicit reward accuracy (0: skip).
-    accelerator_type: Kubernetes resource name of the GPU for training and evaluation.
-    accelerator_count: GPUs per training and evaluation task.
+    gpu_type: Kubernetes resource name of the GPU for training and evaluation.
+    gpu_count: GPUs per training and evaluation task.
     gpu_node_selector: Node selector of the GPU tasks, e.g.
         {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
     gpu_tolerations: Tolerations of the GPU tasks (a list of Kubernetes toleration objects); the
         default tolerates the usual `nvidia.com/gpu` taint of GPU node pools.
     gpu_cpu_request: CPU request of the GPU tasks.
     gpu_memory_request: Memory request of the GPU tasks.
-    max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, in MiB;
-        preflight refuses a larger one before reading it.
+    export_dataset_uri: gs://bucket/prefix to copy the preference dataset folder to; empty: off.
+    export_model_uri: gs://bucket/prefix to copy the tuned model folder to; empty: off.
+    export_hub_dataset_repo: Hugging Face Hub dataset repo (owner/name) to push the dataset to;
+        empty: off. Needs HF_TOKEN in the api_secret Secret.
+    export_hub_model_repo: Hugging Face Hub model repo (owner/name) to push the tuned model to.
+    export_hub_private: Create new Hub repos as private.
     """
+    given = dict(locals())  # the parameters by name: preflight checks them all, by those names
     checked = preflight(
-        ideas_uri=ideas_uri,
-        titles_per_idea=titles_per_idea,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        val_fraction=val_fraction,
-        shards=shards,
-        api_max_in_flight=api_max_in_flight,
-        api_requests_per_minute=api_requests_per_minute,
-        eval_samples_per_idea=eval_samples_per_idea,
-        eval_seed=eval_seed,
-        eval_reward_pairs=eval_reward_pairs,
-        accelerator_count=accelerator_count,
-        recipe=recipe,
-        recipe_overrides=recipe_overrides,
-        loss_type=loss_type,
-        beta=beta,
-        learning_rate=learning_rate,
-        lr_scheduler_type=lr_scheduler_type,
-        warmup_steps=warmup_steps,
-        epochs=epochs,
-        batch_size=batch_size,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        max_length=max_length,
-        train_seed=train_seed,
-        gradient_checkpointing=gradient_checkpointing,
-        precompute_ref_log_probs=precompute_ref_log_probs,
-        lora_merge=lora_merge,
-        max_input_mb=max_input_mb,
-        generator=generator,
-        label_judge=label_judge,
-        label_mode=label_mode,
-        eval_judge=eval_judge,
-        export_dataset_uri=export_dataset_uri,
-        export_model_uri=export_model_uri,
-        hub_dataset_repo=hub_dataset_repo,
-        hub_model_repo=hub_model_repo,
-        eval_ideas_uri=eval_ideas_uri,
-        human_preferences_uri=human_preferences_uri,
+        **{name: given[name] for name in preflight.component_spec.inputs if name in given}
     ).set_display_name("preflight")
     # Fan-out: each shard of ideas gets its own generate and label pods; with shards=1 this is
     # one pod of each, as before.
@@ -235,15 +204,15 @@ def dpo_titles_pipeline(
     with dsl.ParallelFor(planned.output, parallelism=max_parallel_shards) as shard:
         gen = generate_titles(
             ideas=checked.outputs["ideas"],
-            provider=generator,
-            model=generator_model,
+            provider=gen_provider,
+            model=gen_model,
             default_model=base_model,
-            n=titles_per_idea,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
+            titles_per_idea=gen_titles_per_idea,
             seed=seed,
-            response_cache=response_cache,
+            temperature=sample_temperature,
+            top_p=sample_top_p,
+            max_new_tokens=sample_max_new_tokens,
+            response_cache=api_response_cache,
             cache_root=CACHE_MOUNT,
             max_in_flight=api_max_in_flight,
             requests_per_minute=api_requests_per_minute,
@@ -254,8 +223,8 @@ def dpo_titles_pipeline(
             candidates=gen.outputs["candidates"],
             judge=label_judge,
             mode=label_mode,
-            model=label_judge_model,
-            response_cache=response_cache,
+            model=label_model,
+            response_cache=api_response_cache,
             cache_root=CACHE_MOUNT,
             max_in_flight=api_max_in_flight,
             requests_per_minute=api_requests_per_minute,
@@ -270,17 +239,17 @@ def dpo_titles_pipeline(
     preferences.set_display_name("merge preferences")
     prep = prepare_dataset(
         preferences=preferences.outputs["merged"],
-        val_fraction=val_fraction,
+        val_fraction=prepare_val_fraction,
         seed=seed,
-        human_preferences=human_preferences_uri,
+        human_preferences_uri=prepare_human_preferences_uri,
     ).set_display_name("prepare dataset")
     trained = train_dpo(
         dataset=prep.outputs["dataset"],
         recipe_file=checked.outputs["recipe_file"],
         base_model=base_model,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=train_checkpoint_dir,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        num_gpus=accelerator_count,
+        gpu_count=gpu_count,
         cache_root=CACHE_MOUNT,
     ).set_display_name("train DPO")
     evaluated = evaluate_models(
@@ -289,14 +258,14 @@ def dpo_titles_pipeline(
         base_model=base_model,
         judge=eval_judge,
         judge_model=eval_judge_model,
-        eval_ideas=eval_ideas_uri,
+        eval_ideas_uri=eval_ideas_uri,
         samples_per_idea=eval_samples_per_idea,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
         seed=eval_seed,
         reward_pairs=eval_reward_pairs,
-        response_cache=response_cache,
+        temperature=sample_temperature,
+        top_p=sample_top_p,
+        max_new_tokens=sample_max_new_tokens,
+        response_cache=api_response_cache,
         max_in_flight=api_max_in_flight,
         requests_per_minute=api_requests_per_minute,
         cache_root=CACHE_MOUNT,
@@ -305,7 +274,7 @@ def dpo_titles_pipeline(
     _use_secret(checked, api_secret, (*API_KEYS, HUB_TOKEN))
     _use_secret(evaluated, api_secret, API_KEYS)
     for gpu_task in (trained, evaluated):
-        gpu_task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
+        gpu_task.set_accelerator_type(gpu_type).set_accelerator_limit(gpu_count)
         gpu_task.set_cpu_request(gpu_cpu_request).set_memory_request(gpu_memory_request)
         kubernetes.add_node_selector_json(gpu_task, gpu_node_selector)
         kubernetes.add_toleration_json(gpu_task, gpu_tolerations)
@@ -330,9 +299,9 @@ def dpo_titles_pipeline(
         model=trained.outputs["model"],
         dataset_uri=export_dataset_uri,
         model_uri=export_model_uri,
-        hub_dataset_repo=hub_dataset_repo,
-        hub_model_repo=hub_model_repo,
-        hub_private=hub_private,
+        hub_dataset_repo=export_hub_dataset_repo,
+        hub_model_repo=export_hub_model_repo,
+        hub_private=export_hub_private,
     ).set_display_name("export")
     exported.set_cpu_request("1").set_memory_request("4G")
     _retry(exported)

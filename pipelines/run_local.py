@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from dpo_titles.errors import UserError
 from pipelines.params import parse_sets
 
 PRESETS = Path(__file__).parent / "presets"
@@ -62,11 +63,10 @@ def main(argv=None) -> int:
         params["ideas_uri"] = args.ideas
     try:
         params.update(parse_sets(args.set))
-    except ValueError as exc:
+    except UserError as exc:
         raise SystemExit(f"run-local: error: {exc}") from None
 
-    from dpo_titles.errors import UserError
-    from dpo_titles.local_run import gather_outputs, resolve_local_paths, start_run_dir
+    from pipelines.run_folder import gather_outputs, resolve_local_paths, start_run_dir
 
     api = None
     if args.runner == "docker":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from dpo_titles.errors import UserError
 from pipelines.compile import DEFAULT_OUT
 from pipelines.params import check_parameters, parse_sets
 
@@ -77,9 +78,8 @@ def main(argv=None) -> int:
             return fail(f"parameter file {path} must hold a mapping of NAME: VALUE")
     try:
         params.update(parse_sets(args.set))
-    except ValueError as exc:
+    except UserError as exc:
         return fail(str(exc))
-    from dpo_titles.errors import UserError
 
     try:
         params = check_parameters(params)

@@ -71,13 +71,50 @@ def ideas_csv(tmp_path) -> Path:
     return bundled_ideas(tmp_path / "ideas.csv", 12)
 
 
-def preflight_arguments(**given) -> dict:
-    """Every parameter of the preflight component, at the pipeline's own defaults (the one
-    definition of them), then `given`: as the pipeline would call it."""
-    from components.preflight import preflight
+def pipeline_wiring() -> dict[str, dict[str, tuple]]:
+    """What feeds each task's parameters in the compiled pipeline: ("param", pipeline parameter),
+    ("constant", value) or ("other", how), by task name (a task in the fan-out loop included)."""
+    import yaml
+
+    spec = next(yaml.safe_load_all((REPO / "pipelines" / "dpo_titles_pipeline.yaml").read_text()))
+    dags = [spec["root"]["dag"]["tasks"]]
+    dags += [c["dag"]["tasks"] for c in spec["components"].values() if "dag" in c]
+    wiring: dict[str, dict[str, tuple]] = {}
+    for tasks in dags:
+        for name, task in tasks.items():
+            found = {}
+            component = spec["components"][task["componentRef"]["name"]]
+            declared = component.get("inputDefinitions", {}).get("parameters", {})
+            for param, source in task.get("inputs", {}).get("parameters", {}).items():
+                if param not in declared:
+                    continue  # what KFP adds itself (the GPU request's values)
+                if "componentInputParameter" in source:
+                    pipeline = source["componentInputParameter"].removeprefix("pipelinechannel--")
+                    found[param] = ("param", pipeline)
+                elif "runtimeValue" in source:
+                    found[param] = ("constant", source["runtimeValue"]["constant"])
+                else:
+                    found[param] = ("other", next(iter(source)))
+            wiring[name] = found
+    return wiring
+
+
+def pipeline_arguments(task: str, **given) -> dict:
+    """Every parameter of the pipeline's task `task`, as the pipeline passes it at its own
+    defaults (the one definition of them), then `given`: to call a component as it runs."""
     from pipelines.pipeline import dpo_titles_pipeline
 
-    defaults = dpo_titles_pipeline.component_spec.inputs
-    wanted = preflight.component_spec.inputs
-    args = {name: defaults[name].default for name in wanted if name in defaults}
+    defaults = {n: s.default for n, s in dpo_titles_pipeline.component_spec.inputs.items()}
+    args = {}
+    for param, (kind, source) in pipeline_wiring()[task].items():
+        if kind == "param" and source in defaults:
+            args[param] = defaults[source]
+        elif kind == "constant":
+            args[param] = source
     return {**args, **given}
+
+
+def preflight_arguments(**given) -> dict:
+    """The preflight component's parameters, as the pipeline passes them (see
+    pipeline_arguments)."""
+    return pipeline_arguments("preflight", **given)

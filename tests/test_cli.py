@@ -115,7 +115,7 @@ def chain(tmp_path_factory, tiny_model):
             "--recipe",
             "local",
             "--set",
-            "epochs=1",
+            "num_train_epochs=1",
             "--set",
             "eval_steps=5",
             "--set",
@@ -123,7 +123,7 @@ def chain(tmp_path_factory, tiny_model):
             # Set below: one evaluation batch (max(batch_size, 8)) holding every validation pair,
             # so TRL's mean of batch means equals the plain mean the evaluate stage computes.
             "--set",
-            "batch_size={validation_pairs}",
+            "per_device_train_batch_size={validation_pairs}",
         ],
         [
             "evaluate",

@@ -32,11 +32,11 @@ def test_training_requests_a_gpu_from_parameters(tmp_path, monkeypatch):
     executors = spec["deploymentSpec"]["executors"]
     train = executors["exec-train-dpo"]["container"]
     acc = train["resources"]["accelerator"]
-    assert "accelerator_type" in acc["resourceType"]
-    assert "accelerator_count" in acc["resourceCount"]
+    assert "gpu_type" in acc["resourceType"]
+    assert "gpu_count" in acc["resourceCount"]
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert params["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
-    assert params["accelerator_count"]["defaultValue"] == 1
+    assert params["gpu_type"]["defaultValue"] == "nvidia.com/gpu"
+    assert params["gpu_count"]["defaultValue"] == 1
     assert params["base_model"]["defaultValue"] == "Qwen/Qwen2.5-0.5B-Instruct"
     assert "accelerator" not in executors["exec-label-preferences"]["container"].get(
         "resources", {}

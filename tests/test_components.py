@@ -12,7 +12,7 @@ from components.preflight import preflight
 from components.prepare import prepare_dataset
 from components.report import write_report
 from components.train import train_dpo
-from tests.conftest import preflight_arguments
+from tests.conftest import pipeline_arguments, preflight_arguments
 
 
 def art(cls, tmp_path, name):
@@ -27,45 +27,68 @@ def test_components_chain(tmp_path, tiny_model, ideas_csv):
             ideas_uri=str(ideas_csv),
             ideas=ideas,
             recipe_file=recipe,
-            recipe="local",
-            recipe_overrides={"epochs": 1},
+            train_recipe="local",
+            train_overrides={"num_train_epochs": 1},
         )
     )
     cands, gen_m = art(Dataset, tmp_path, "candidates"), art(Metrics, tmp_path, "gen_metrics")
     generate_titles.python_func(
-        ideas=ideas,
-        candidates=cands,
-        metrics=gen_m,
-        provider="hf",
-        model="",
-        default_model=m,
-        n=4,
-        temperature=1.2,
-        top_p=0.95,
-        max_new_tokens=24,
-        seed=1,
+        **pipeline_arguments(
+            "generate-titles",
+            ideas=ideas,
+            candidates=cands,
+            metrics=gen_m,
+            default_model=m,
+            temperature=1.2,
+            max_new_tokens=24,
+            seed=1,
+            cache_root="",
+            shard_index=0,
+            shard_count=1,
+        )
     )
     assert gen_m.metadata["requested"] == 48.0
     prefs, lab_m = art(Dataset, tmp_path, "prefs"), art(Metrics, tmp_path, "lab_metrics")
-    label_preferences.python_func(candidates=cands, preferences=prefs, metrics=lab_m)
+    label_preferences.python_func(
+        **pipeline_arguments(
+            "label-preferences", candidates=cands, preferences=prefs, metrics=lab_m, cache_root=""
+        )
+    )
     assert lab_m.metadata["preferences"] > 0
     ds, prep_m = art(Dataset, tmp_path, "dataset"), art(Metrics, tmp_path, "prep_metrics")
-    prepare_dataset.python_func(preferences=prefs, dataset=ds, metrics=prep_m, val_fraction=0.25)
+    prepare_dataset.python_func(
+        **pipeline_arguments(
+            "prepare-dataset", preferences=prefs, dataset=ds, metrics=prep_m, val_fraction=0.25
+        )
+    )
     assert prep_m.metadata["validation_ideas"] == 3.0
     model, train_m = art(Model, tmp_path, "model"), art(Metrics, tmp_path, "train_metrics")
     train_dpo.python_func(
-        dataset=ds, recipe_file=recipe, model=model, metrics=train_m, base_model=m
+        **pipeline_arguments(
+            "train-dpo",
+            dataset=ds,
+            recipe_file=recipe,
+            model=model,
+            metrics=train_m,
+            base_model=m,
+            run_id="",
+            cache_root="",
+        )
     )
     assert (tmp_path / "model" / "config.json").is_file()
     assert model.metadata["recipe"] == "local" and "train_loss" in train_m.metadata
     ev, ev_m = art(Artifact, tmp_path, "evaluation"), art(Metrics, tmp_path, "eval_metrics")
     evaluate_models.python_func(
-        dataset=ds,
-        tuned_model=model,
-        evaluation=ev,
-        metrics=ev_m,
-        base_model=m,
-        samples_per_idea=2,
+        **pipeline_arguments(
+            "evaluate-models",
+            dataset=ds,
+            tuned_model=model,
+            evaluation=ev,
+            metrics=ev_m,
+            base_model=m,
+            samples_per_idea=2,
+            cache_root="",
+        )
     )
     assert ev_m.metadata["n_comparisons"] == 6.0
     assert json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["n_comparisons"] == 6
@@ -102,32 +125,32 @@ def test_component_user_error_exits_2_without_traceback(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("setting", "value", "named"),
     [
-        ("titles_per_idea", 1, "titles_per_idea must be a whole number at least 2 and at most"),
-        ("label_mode", "round-robin", "label_mode must be one of pairwise, listwise"),
-        ("generator", "openai", "generator must be one of hf, together, gemini"),
+        ("gen_titles_per_idea", 1, "gen_titles_per_idea must be a whole number at least 2 and"),
+        ("label_mode", "round-robin", "label_mode must be one of listwise, pairwise"),
+        ("gen_provider", "openai", "gen_provider must be one of hf, together, gemini"),
         ("eval_judge", "me", "eval_judge must be one of rubric, together, gemini"),
         (
-            "temperature",
+            "sample_temperature",
             -0.5,
-            "temperature must be a number at least 0 and at most 100 (0 means greedy)",
+            "sample_temperature must be a number at least 0 and at most 100 (0 means greedy)",
         ),
-        ("top_p", 1.5, "top_p must be a number more than 0 and at most 1, got 1.5"),
+        ("sample_top_p", 1.5, "sample_top_p must be a number more than 0 and at most 1, got 1.5"),
         (
-            "max_new_tokens",
+            "sample_max_new_tokens",
             0,
-            "max_new_tokens must be a whole number at least 1 and at most 1,024, got 0",
+            "sample_max_new_tokens must be a whole number at least 1 and at most 1,024, got 0",
         ),
         ("eval_seed", -1, "eval_seed must be a whole number at least 0 and at most"),
         ("eval_samples_per_idea", 0, "eval_samples_per_idea must be a whole number at least 1"),
         ("eval_reward_pairs", -3, "eval_reward_pairs must be a whole number at least 0"),
-        ("val_fraction", 1.0, "val_fraction must be a number more than 0 and less than 1"),
+        ("prepare_val_fraction", 1.0, "prepare_val_fraction must be a number more than 0 and less"),
         ("api_max_in_flight", 0, "api_max_in_flight must be a whole number at least 1"),
         ("api_requests_per_minute", -1.0, "api_requests_per_minute must be a number at least 0"),
-        ("accelerator_count", 0, "accelerator_count must be a whole number at least 1"),
+        ("gpu_count", 0, "gpu_count must be a whole number at least 1"),
         ("shards", 0, "shards must be between 1 and 256"),
-        ("epochs", "-1", "epochs must be a number more than 0 and at most 1,000, got -1.0"),
+        ("train_num_train_epochs", "-1", "train_num_train_epochs must be a number more than 0 and"),
         ("train_seed", "-2", "train_seed must be a whole number at least 0 and at most"),
-        ("learning_rate", "0", "learning_rate must be a number more than 0"),
+        ("train_learning_rate", "0", "train_learning_rate must be a number more than 0"),
         ("max_input_mb", 0.0, "max_input_mb must be a number more than 0"),
     ],
 )

@@ -28,11 +28,11 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
             "--set",
             f"base_model={tiny_model}",
             "--set",
-            "recipe_overrides={epochs: 1, eval_steps: 5}",
+            "train_overrides={num_train_epochs: 1, eval_steps: 5}",
             "--set",
             "eval_samples_per_idea=2",
             "--set",
-            "temperature=1.2",
+            "sample_temperature=1.2",
             "--set",
             "shards=4",
         ]
@@ -55,6 +55,16 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
     # Four shards fanned out and merged back: every idea has candidates.
     cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
     assert {c["idea"] for c in cands} == {r["idea"] for r in rows}
+    # The command line writes the very titles the pipeline's generate task wrote, for the same
+    # ideas, model, seed and settings (every default is the settings dataclasses' own).
+    from dpo_titles.cli import main as cli
+
+    argv = ["generate", "--ideas", str(run / "ideas.csv"), "--model", str(tiny_model)]
+    assert cli(["-q", *argv, "--out", str(tmp_path / "cli.csv")]) == 0
+    from_cli = list(csv.DictReader(open(tmp_path / "cli.csv", encoding="utf-8")))
+    assert [(c["idea"], c["sample"], c["title"]) for c in from_cli] == [
+        (c["idea"], c["sample"], c["title"]) for c in cands
+    ]
 
 
 def test_run_local_fails_cleanly_on_bad_ideas(tmp_path, capsys):
@@ -103,7 +113,7 @@ def test_run_local_with_api_back_ends(tmp_path, tiny_model, capsys, monkeypatch)
         code = main(
             [
                 "--preset",
-                "seed",
+                "original",
                 "--ideas",
                 str(ideas),
                 "--runs-dir",
@@ -113,15 +123,15 @@ def test_run_local_with_api_back_ends(tmp_path, tiny_model, capsys, monkeypatch)
                 "--set",
                 f"base_model={tiny_model}",
                 "--set",
-                "recipe=local",
+                "train_recipe=local",
                 "--set",
-                "recipe_overrides={epochs: 1}",
+                "train_overrides={num_train_epochs: 1}",
                 "--set",
                 "eval_judge=rubric",
                 "--set",
                 "eval_samples_per_idea=2",
                 "--set",
-                f"response_cache={tmp_path / 'cache'}",
+                f"api_response_cache={tmp_path / 'cache'}",
             ]
         )
         out = capsys.readouterr().out
@@ -167,7 +177,7 @@ def test_run_local_reads_from_and_exports_to_cloud_storage(
                 "--set",
                 "base_model=gs://inputs/models/tiny/",
                 "--set",
-                "recipe_overrides={epochs: 1, eval_steps: 5}",
+                "train_overrides={num_train_epochs: 1, eval_steps: 5}",
                 "--set",
                 "eval_samples_per_idea=1",
                 "--set",
@@ -191,3 +201,13 @@ def test_run_local_reads_from_and_exports_to_cloud_storage(
         assert json.loads(open(back).read()) == json.loads((run / "dataset/split.json").read_text())
     cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
     assert {c["idea"] for c in cands} == {r["idea"] for r in rows}
+    # The command line writes the very titles the pipeline's generate task wrote, for the same
+    # ideas, model, seed and settings (every default is the settings dataclasses' own).
+    from dpo_titles.cli import main as cli
+
+    argv = ["generate", "--ideas", str(run / "ideas.csv"), "--model", str(tiny_model)]
+    assert cli(["-q", *argv, "--out", str(tmp_path / "cli.csv")]) == 0
+    from_cli = list(csv.DictReader(open(tmp_path / "cli.csv", encoding="utf-8")))
+    assert [(c["idea"], c["sample"], c["title"]) for c in from_cli] == [
+        (c["idea"], c["sample"], c["title"]) for c in cands
+    ]

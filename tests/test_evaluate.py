@@ -1,6 +1,6 @@
 from dpo_titles.evaluate import judge_blind, summarise
 from dpo_titles.providers import make_judge
-from dpo_titles.rubric import Verdict
+from dpo_titles.providers.base import Verdict
 
 IDEA = "Bake crusty sourdough bread at home with a simple starter"
 GOOD = "Crusty Sourdough Bread at Home With a Simple Starter"
@@ -55,23 +55,23 @@ def _dataset(tmp_path, judge="rubric"):
 
 def test_evaluation_ideas_add_a_file_but_never_a_trained_idea(tmp_path):
     from dpo_titles.dataset import load_split
-    from dpo_titles.stages import evaluation_ideas
+    from dpo_titles.evaluate import held_out_ideas
 
     ds = _dataset(tmp_path)
     split = load_split(ds)
-    extra = tmp_path / "eval.csv"
     trained = split["train_ideas"][0]
     val = split["validation_ideas"][0]
-    extra.write_text(f"idea\nA brand new idea for a video\n{trained}\n{val}\n")
-    ideas, source = evaluation_ideas(split, str(extra))
+    extra = ["A brand new idea for a video", trained, val]
+    ideas, source = held_out_ideas(split, extra, "eval.csv")
     assert ideas == [*split["validation_ideas"], "A brand new idea for a video"]
     assert trained not in ideas
     assert "+ 1 from eval.csv" in source
-    alone, _ = evaluation_ideas(split, None)
+    alone, _ = held_out_ideas(split, [])
     assert alone == split["validation_ideas"]
 
 
 def test_same_judge_for_labels_and_evaluation_is_warned_about(tmp_path, tiny_model):
+    from dpo_titles.settings import Evaluation, Sampling
     from dpo_titles.stages import evaluate
 
     ds = _dataset(tmp_path, judge="rubric")
@@ -80,9 +80,8 @@ def test_same_judge_for_labels_and_evaluation_is_warned_about(tmp_path, tiny_mod
         str(tiny_model),
         str(ds),
         str(tmp_path / "ev"),
-        "rubric",
-        k=1,
-        reward_pairs=2,
+        Evaluation(judge="rubric", samples_per_idea=1, reward_pairs=2),
+        Sampling(),
     )
     assert metrics["label_judge"] == "rubric"
     assert any("also labelled the training pairs" in w for w in metrics["warnings"])
@@ -97,8 +96,7 @@ def test_same_judge_for_labels_and_evaluation_is_warned_about(tmp_path, tiny_mod
         str(tiny_model),
         str(other),
         str(tmp_path / "ev2"),
-        "rubric",
-        k=1,
-        reward_pairs=0,
+        Evaluation(judge="rubric", samples_per_idea=1, reward_pairs=0),
+        Sampling(),
     )
     assert metrics["warnings"] == [] and "implicit_reward_accuracy" not in metrics

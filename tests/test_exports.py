@@ -95,7 +95,7 @@ def test_preflight_refuses_a_bad_export_before_reading_ideas(tmp_path):
                 ideas_uri=str(REPO / "data" / "ideas.csv"),
                 ideas=Out("ideas.csv"),
                 recipe_file=Out("recipe.json"),
-                hub_model_repo="bad repo name",
+                export_hub_model_repo="bad repo name",
             )
         )
     assert exc.value.code == 2 and not (tmp_path / "ideas.csv").exists()
@@ -117,6 +117,7 @@ def test_preflight_reads_the_optional_inputs_before_training(tmp_path):
 def test_human_pairs_join_the_dataset_and_bad_rows_are_refused(tmp_path):
     from dpo_titles.dataset import load_split
     from dpo_titles.files import write_csv
+    from dpo_titles.settings import Split
     from dpo_titles.stages import prepare
 
     cols = ["idea", "chosen", "rejected", "judge"]
@@ -128,12 +129,18 @@ def test_human_pairs_join_the_dataset_and_bad_rows_are_refused(tmp_path):
     human = [{"idea": "a human idea", "chosen": "Human Pick", "rejected": "meh", "judge": ""}]
     write_csv(tmp_path / "human.csv", human, cols)
     stats = prepare(
-        str(tmp_path / "prefs.csv"), str(tmp_path / "ds"), 0.3, 0, str(tmp_path / "human.csv")
+        str(tmp_path / "prefs.csv"),
+        str(tmp_path / "ds"),
+        Split(val_fraction=0.3, seed=0),
+        human_preferences_path=str(tmp_path / "human.csv"),
     )
     assert stats["human_pairs"] == 1
     assert "human" in load_split(tmp_path / "ds")["judges"]
     write_csv(tmp_path / "same.csv", [{**human[0], "rejected": "Human Pick"}], cols)
     with pytest.raises(UserError, match="row 2: needs an idea and two different titles"):
         prepare(
-            str(tmp_path / "prefs.csv"), str(tmp_path / "ds2"), 0.3, 0, str(tmp_path / "same.csv")
+            str(tmp_path / "prefs.csv"),
+            str(tmp_path / "ds2"),
+            Split(val_fraction=0.3, seed=0),
+            human_preferences_path=str(tmp_path / "same.csv"),
         )

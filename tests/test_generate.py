@@ -42,7 +42,7 @@ def test_hf_generation_is_batched_seeded_and_recorded(tiny_model):
 def test_unknown_provider_is_a_user_error():
     from dpo_titles.errors import UserError
 
-    with pytest.raises(UserError, match="unknown provider"):
+    with pytest.raises(UserError, match="unknown back end that writes titles 'nope': choose one"):
         make_generator("nope", "x")
     with pytest.raises(UserError, match="needs --model"):
         make_generator("hf", "")

@@ -158,8 +158,9 @@ def test_the_pipeline_runs_with_every_task_in_its_image(api, image, tmp_path, ti
     argv = [
         *("--preset", "local", "--runner", "docker", "--ideas", str(ideas)),
         *("--runs-dir", str(tmp_path / "runs"), "--run-id", "d1"),
-        *("--set", f"base_model={tiny_model}", "--set", "recipe_overrides={epochs: 1}"),
-        *("--set", "eval_samples_per_idea=2", "--set", "temperature=1.2"),
+        *("--set", f"base_model={tiny_model}"),
+        *("--set", "train_overrides={num_train_epochs: 1}"),
+        *("--set", "eval_samples_per_idea=2", "--set", "sample_temperature=1.2"),
     ]
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.run_local", *argv],

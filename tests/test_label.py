@@ -1,6 +1,6 @@
 from dpo_titles.label import candidate_pairs, label_pairs
 from dpo_titles.providers import make_judge
-from dpo_titles.rubric import Verdict
+from dpo_titles.providers.base import Verdict
 
 GOOD = "Crusty Sourdough Bread at Home With a Simple Starter"
 SHORT = "Bread"

@@ -108,23 +108,34 @@ def small_run(browser_path, tiny_model, tmp_path_factory) -> dict:
     """generate -> label -> prepare -> train -> evaluate -> report on 16 ideas (about 15 s once
     the tiny model exists)."""
     from dpo_titles import stages
+    from dpo_titles.settings import Evaluation, Generation, Labelling, Sampling, Split
 
     root = tmp_path_factory.mktemp("browser_run")
     model = str(tiny_model)
     _write_ideas(root / "ideas.csv", 16)
     stages.generate(
-        str(root / "ideas.csv"), str(root / "cand.csv"), "hf", model, 4, temperature=1.2
+        str(root / "ideas.csv"),
+        str(root / "cand.csv"),
+        Generation(provider="hf", model=model, titles_per_idea=4),
+        Sampling(temperature=1.2),
     )
-    stages.label(str(root / "cand.csv"), str(root / "prefs.csv"), "rubric")
-    stages.prepare(str(root / "prefs.csv"), str(root / "ds"), val_fraction=0.25)
+    stages.label(str(root / "cand.csv"), str(root / "prefs.csv"), Labelling(judge="rubric"))
+    stages.prepare(str(root / "prefs.csv"), str(root / "ds"), Split(val_fraction=0.25))
     stages.train(
         model,
         str(root / "ds"),
         str(root / "tuned"),
         "local",
-        {"epochs": 2, "eval_steps": 4, "logging_steps": 2},
+        {"num_train_epochs": 2, "eval_steps": 4, "logging_steps": 2},
     )
-    stages.evaluate(model, str(root / "tuned"), str(root / "ds"), str(root / "eval"), k=2)
+    stages.evaluate(
+        model,
+        str(root / "tuned"),
+        str(root / "ds"),
+        str(root / "eval"),
+        Evaluation(samples_per_idea=2),
+        Sampling(),
+    )
     n_rows = _make_hostile(root / "eval" / stages.COMPARISONS_FILE)
     report = root / "report.html"
     stages.report(

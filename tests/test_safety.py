@@ -55,6 +55,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def world(tmp_path_factory, tiny_model):
     """A user's project folder: inputs, the outputs of a whole run, and files of their own."""
     from dpo_titles import stages
+    from dpo_titles.settings import Evaluation, Generation, Labelling, Sampling, Split
 
     root = tmp_path_factory.mktemp("world")
     with open(REPO / "data" / "ideas.csv", newline="", encoding="utf-8") as fh:
@@ -71,11 +72,15 @@ def world(tmp_path_factory, tiny_model):
         writer.writeheader()
         writer.writerows(corpus)
     base = str(root / "base")
-    stages.generate(str(root / "ideas.csv"), str(root / "cand.csv"), "hf", base, 4, seed=3)
-    stages.label(str(root / "cand.csv"), str(root / "prefs.csv"), "rubric")
-    stages.prepare(str(root / "prefs.csv"), str(root / "ds"), 0.25, 1)
-    stages.train(base, str(root / "ds"), str(root / "tuned"), "local", {"epochs": 1})
-    stages.evaluate(base, str(root / "tuned"), str(root / "ds"), str(root / "eval"), k=1)
+    generation = Generation(provider="hf", model=base, titles_per_idea=4, seed=3)
+    stages.generate(str(root / "ideas.csv"), str(root / "cand.csv"), generation, Sampling())
+    stages.label(str(root / "cand.csv"), str(root / "prefs.csv"), Labelling())
+    stages.prepare(str(root / "prefs.csv"), str(root / "ds"), Split(val_fraction=0.25, seed=1))
+    stages.train(base, str(root / "ds"), str(root / "tuned"), "local", {"num_train_epochs": 1})
+    evaluation = Evaluation(samples_per_idea=1)
+    stages.evaluate(
+        base, str(root / "tuned"), str(root / "ds"), str(root / "eval"), evaluation, Sampling()
+    )
     # The user's own things, which no command was asked to touch.
     (root / "mine").mkdir()
     (root / "mine" / "thesis.txt").write_text("three years of work\n")
@@ -215,7 +220,7 @@ def test_a_file_of_the_users_named_like_the_ledger_is_left_alone(world, tmp_path
 
 def test_run_folders_stay_in_the_runs_folder_and_latest_is_never_a_users(tmp_path):
     from dpo_titles.errors import UserError
-    from dpo_titles.local_run import point_latest, start_run_dir
+    from pipelines.run_folder import point_latest, start_run_dir
 
     for run_id in ("../outside", "a/b", ".hidden", "latest"):
         with pytest.raises(UserError, match="plain folder name"):
@@ -267,14 +272,14 @@ def test_a_checkpoint_folder_of_the_users_is_refused(untouched, capfd, monkeypat
 
 def test_files_added_to_our_checkpoint_folder_are_never_removed(world, tmp_path):
     ck = tmp_path / "ck"
-    argv = argv_for("train", str(tmp_path / "t1"), "--set", "epochs=1", w=world)
+    argv = argv_for("train", str(tmp_path / "t1"), "--set", "num_train_epochs=1", w=world)
     assert (
         cli(*argv, "--set", "save_steps=2", "--checkpoint-dir", str(ck), cwd=tmp_path).returncode
         == 0
     )
     (ck / "checkpoint-keep").mkdir()
     (ck / "checkpoint-keep" / "notes.txt").write_text("precious")
-    argv = argv_for("train", str(tmp_path / "t2"), "--set", "epochs=1", w=world)
+    argv = argv_for("train", str(tmp_path / "t2"), "--set", "num_train_epochs=1", w=world)
     result = cli(*argv, "--checkpoint-dir", str(ck), cwd=tmp_path)
     assert result.returncode == 2
     assert "holds files that dpo-titles did not put there (checkpoint-keep)" in result.stderr
@@ -541,24 +546,24 @@ BAD_PARAMETERS = [
     ("generate", ["--timeout", "0"], "--timeout must be a number more than 0"),
     ("generate", ["--max-retries", "-1"], "--max-retries must be a whole number at least 0"),
     ("generate", ["--max-input-mb", "0"], "--max-input-mb must be a number more than 0"),
-    ("generate", ["--n", "many"], "argument --n: invalid int value: 'many'"),
+    ("generate", ["--n", "many"], "argument --n/--titles-per-idea: invalid int value: 'many'"),
     ("label", ["--max-in-flight", "-2"], "--max-in-flight must be a whole number at least 1"),
     ("label", ["--mode", "round-robin"], "argument --mode: invalid choice"),
     ("prepare", ["--val-fraction", "0"], "--val-fraction must be a number more than 0 and less"),
     ("prepare", ["--val-fraction", "1"], "--val-fraction must be a number more than 0 and less"),
     ("prepare", ["--seed", "-3"], "--seed must be a whole number at least 0 and at most"),
-    ("train", ["--set", "epochs=-1"], "--set epochs must be a number more than 0 and at most"),
-    ("train", ["--set", "epochs=0"], "--set epochs must be a number more than 0 and at most 1,000"),
-    ("train", ["--set", "epochs=many"], "recipe field epochs='many' is not a valid float"),
-    ("train", ["--set", "batch_size=0"], "--set batch_size must be a whole number at least 1"),
-    ("train", ["--set", "batch_size=1.5"], "recipe field batch_size='1.5' is not a valid int"),
+    ("train", ["--set", "num_train_epochs=-1"], "--set num_train_epochs must be a number more"),
+    ("train", ["--set", "num_train_epochs=0"], "--set num_train_epochs must be a number more than"),
+    ("train", ["--set", "num_train_epochs=many"], "invalid float value: 'many'"),
+    ("train", ["--set", "per_device_train_batch_size=0"], "--set per_device_train_batch_size"),
+    ("train", ["--set", "per_device_train_batch_size=1.5"], "invalid int value: '1.5'"),
     ("train", ["--set", "learning_rate=-1e-5"], "--set learning_rate must be a number more than 0"),
     ("train", ["--set", "beta=0"], "--set beta must be a number more than 0"),
     ("train", ["--set", "max_length=0"], "--set max_length must be a whole number at least 1"),
-    ("train", ["--set", "warmup_steps=-1"], "--set warmup_steps must be a whole number at least"),
-    ("train", ["--set", "lora_dropout=1"], "--set lora_dropout must be a number at least 0 and"),
-    ("train", ["--set", "save_steps=0"], "--set save_steps must be a whole number at least 1"),
-    ("train", ["--set", "loss_type= , "], "--set loss_type must name at least one loss"),
+    ("train", ["--set", "warmup_steps=-1"], "--set warmup_steps must be a number at least 0"),
+    ("train", ["--set", "lora.dropout=1"], "--set lora.dropout must be a number at least 0 and"),
+    ("train", ["--set", "save_steps=0"], "--set save_steps must be a number more than 0"),
+    ("train", ["--set", "loss_type= , "], "--loss_type/--loss-type: expected at least one"),
     ("train", ["--set", "colour=blue"], "unknown field(s) colour"),
     ("train", ["--num-processes", "0"], "--num-processes must be a whole number at least 1"),
     ("evaluate", ["--k", "0"], "--k must be a whole number at least 1, got 0"),
@@ -573,9 +578,9 @@ BAD_PARAMETERS = [
     ("generate", ["--max-new-tokens", "5000"], "--max-new-tokens must be a whole number at"),
     ("generate", ["--max-input-mb", "1e308"], "--max-input-mb must be a number more than 0 and"),
     ("generate", ["--model", "tinyx"], "model 'tinyx' is not a folder here, and a hub model is"),
-    ("train", ["--set", "lr_scheduler_type=bogus"], "--set lr_scheduler_type takes linear"),
-    ("train", ["--set", "loss_type=sigmoid,bogus"], "--set loss_type takes sigmoid, hinge"),
-    ("train", ["--set", "epochs=true"], "recipe field epochs='true' is not a valid float"),
+    ("train", ["--set", "lr_scheduler_type=bogus"], "--lr_scheduler_type/--lr-scheduler-type: inv"),
+    ("train", ["--set", "loss_type=sigmoid,bogus"], "--set loss_type takes one or more of sigmoid"),
+    ("train", ["--set", "num_train_epochs=true"], "invalid float value: 'true'"),
     ("train", ["--base-name", "org/x\nlicense: evil"], "--base-name must be one line"),
 ]
 
@@ -606,9 +611,9 @@ def _recipe(tmp_path, text: str) -> str:
     [
         ("1: 2\n", "field names are words, not 1"),
         ("null: 2\n", "field names are words, not None"),
-        ("epochs: .inf\n", "recipe field epochs must be a number more than 0 and at most"),
-        ("batch_size: true\n", "recipe field batch_size=True is not a valid int"),
-        ("description: [1, 2]\n", "recipe field description=[1, 2] is not a valid str"),
+        ("num_train_epochs: .inf\n", "recipe field num_train_epochs must be a number more than"),
+        ("per_device_train_batch_size: true\n", "invalid int value: 'true'"),
+        ("description: [1, 2]\n", "name and description are text"),
         ('a: &a ["x", "x"]\nb: &b [*a, *a]\ndescription: [*b, *b]\n', "may not use aliases"),
         ("- epochs\n", "must be a mapping of field: value"),
     ],

@@ -9,7 +9,8 @@ from tests.fakes.kfp_server import KfpServer
 
 def test_submit_sends_the_compiled_spec_and_parameters(tmp_path, monkeypatch, capsys):
     params = tmp_path / "params.yaml"
-    params.write_text("recipe: seed\ntitles_per_idea: 5\n")
+    # A parameter by its name of before (titles_per_idea) still works, under its new name.
+    params.write_text("train_recipe: original\ntitles_per_idea: 5\n")
     monkeypatch.setenv("KFP_TOKEN", "tok-SECRET-987")
     with KfpServer(token="tok-SECRET-987") as server:
         code = main(
@@ -36,8 +37,8 @@ def test_submit_sends_the_compiled_spec_and_parameters(tmp_path, monkeypatch, ca
     assert run["pipeline_spec"]["pipeline_spec"] == committed[0]
     assert run["pipeline_spec"]["platform_spec"] == committed[1]
     assert run["runtime_config"]["parameters"] == {
-        "recipe": "seed",
-        "titles_per_idea": 5,
+        "train_recipe": "original",
+        "gen_titles_per_idea": 5,
         "eval_seed": 7,
     }
     assert run["display_name"] == "r1"

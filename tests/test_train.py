@@ -14,8 +14,8 @@ from dpo_titles.train import train_dpo
 
 # Small and quick: 32 training pairs, batch 4, 2 epochs = 16 optimizer steps.
 QUICK = {
-    "epochs": 2,
-    "batch_size": 4,
+    "num_train_epochs": 2,
+    "per_device_train_batch_size": 4,
     "gradient_accumulation_steps": 1,
     "save_steps": 4,
     "eval_steps": 8,
@@ -97,9 +97,9 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
 
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path, dataset, tiny_model):
     ckpt = tmp_path / "ckpt"
-    quick = load_recipe("local", {**QUICK, "epochs": 1})
+    quick = load_recipe("local", {**QUICK, "num_train_epochs": 1})
     train_dpo(str(tiny_model), dataset, tmp_path / "a", quick, checkpoint_dir=str(ckpt))
-    other = load_recipe("local", {**QUICK, "epochs": 1, "beta": 0.5})
+    other = load_recipe("local", {**QUICK, "num_train_epochs": 1, "beta": 0.5})
     with pytest.raises(UserError, match=r"belongs to a run with other settings \(recipe\)"):
         train_dpo(str(tiny_model), dataset, tmp_path / "b", other, checkpoint_dir=str(ckpt))
 
@@ -115,19 +115,21 @@ def _max_weight_change(a_dir, b_dir) -> float:
 
 
 def test_lora_is_merged_on_save_by_default(tmp_path, dataset, tiny_model):
-    recipe = load_recipe("lora", {**QUICK, "epochs": 1, "learning_rate": 1e-3, "max_length": 128})
+    recipe = load_recipe(
+        "lora", {**QUICK, "num_train_epochs": 1, "learning_rate": 1e-3, "max_length": 128}
+    )
     stats = train_dpo(str(tiny_model), dataset, tmp_path / "merged", recipe)
     assert stats["global_step"] == EXPECTED_STEPS // 2
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     assert (tmp_path / "merged" / "config.json").is_file()
     assert _max_weight_change(tiny_model, tmp_path / "merged") > 0
     card = (tmp_path / "merged" / "README.md").read_text()
-    assert '"use_lora": true' in card and "training and" in card
+    assert '"lora": {' in card and '"merge": true' in card and "training and" in card
 
 
 def test_lora_adapter_only_output_loads_on_the_base(tmp_path, dataset, tiny_model):
     recipe = load_recipe(
-        "lora", {**QUICK, "epochs": 1, "learning_rate": 1e-3, "lora_merge": "false"}
+        "lora", {**QUICK, "num_train_epochs": 1, "learning_rate": 1e-3, "lora.merge": "false"}
     )
     train_dpo(str(tiny_model), dataset, tmp_path / "adapter", recipe)
     folder = tmp_path / "adapter"
@@ -157,7 +159,9 @@ def test_precomputed_reference_log_probs_train(tmp_path, dataset, tiny_model):
         def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
             seen["columns"] = set(next(iter(train_dataloader)))
 
-    recipe = load_recipe("local", {**QUICK, "epochs": 1, "precompute_ref_log_probs": "true"})
+    recipe = load_recipe(
+        "local", {**QUICK, "num_train_epochs": 1, "precompute_ref_log_probs": "true"}
+    )
     stats = train_dpo(str(tiny_model), dataset, tmp_path / "pre", recipe, callbacks=[Columns()])
     assert stats["global_step"] == EXPECTED_STEPS // 2
     assert "train_rewards/margins" in stats and "eval_loss" in stats
@@ -178,7 +182,7 @@ def test_several_gpus_run_the_same_command_under_accelerate():
     from dpo_titles.launch import launch_command
 
     cmd = launch_command(
-        4, "Qwen/x", "/data/ds", "/out/m", "lora", {"beta": "0.2", "lora_merge": False}, "/ck"
+        4, "Qwen/x", "/data/ds", "/out/m", "lora", {"beta": "0.2", "lora.merge": False}, "/ck"
     )
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "4" and "--multi_gpu" in cmd
@@ -190,5 +194,5 @@ def test_several_gpus_run_the_same_command_under_accelerate():
         "/out/m",
         "lora",
     )
-    assert args.set == ["beta=0.2", "lora_merge=false"] and args.checkpoint_dir == "/ck"
+    assert args.set == ["beta=0.2", "lora.merge=false"] and args.checkpoint_dir == "/ck"
     assert args.num_processes == 1  # the launched processes train; they do not launch again

@@ -23,20 +23,27 @@ from typing import Any
 from tqdm import tqdm
 
 from .cache import ResponseCache, cache_key
-from .settings import check_number
+from .settings import check_number, setting
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CallPolicy:
-    max_in_flight: int = 16
-    requests_per_minute: float = 0.0  # 0: no limit
-    max_retries: int = 6
+    """How the API back ends call: how many at once, how fast, how long, how often again. The
+    fields with a help line are settings (command line, pipeline `api_*`); the rest is tuning."""
+
+    max_in_flight: int = setting(16, "API back ends: most requests at once")
+    requests_per_minute: float = setting(
+        0.0, "API back ends: most requests started per minute (0: no limit)", flag="--rpm"
+    )
+    max_retries: int = setting(
+        6, "API back ends: retries of a failed request (429, 5xx, time-out, unreadable answer)"
+    )
+    timeout_s: float = setting(60.0, "API back ends: seconds per request", flag="--timeout")
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     parse_retries: int = 3
-    timeout_s: float = 60.0
 
     def __post_init__(self):
         check_number("max_in_flight", self.max_in_flight, low=1, integer=True)

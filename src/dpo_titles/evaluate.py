@@ -151,6 +151,53 @@ def evaluate_models(
     return rows, metrics
 
 
+def held_out_ideas(split: dict, extra: list[str], extra_name: str = "") -> tuple[list[str], str]:
+    """The ideas to evaluate on: the split's validation ideas, then `extra` ideas (from an
+    evaluation ideas file called `extra_name`), never an idea that was trained on. Returns the
+    ideas and a description of where they came from."""
+    ideas = list(split["validation_ideas"])
+    source = f"{len(ideas)} validation ideas of the split"
+    if extra_name:
+        trained = set(split.get("train_ideas", []))
+        overlap = [i for i in extra if i in trained]
+        if overlap:
+            log.warning(
+                "%d ideas of %s were trained on and are left out of the evaluation",
+                len(overlap),
+                extra_name,
+            )
+        seen = set(ideas)
+        added = [i for i in extra if i not in trained and not (i in seen or seen.add(i))]
+        ideas += added
+        source += f" + {len(added)} from {extra_name}"
+    return ideas, source
+
+
+def same_judge_warning(judge_name: str, label_judges: list[str]) -> str | None:
+    """The warning when the evaluation judge also labelled the training pairs."""
+    if judge_name not in label_judges:
+        return None
+    return (
+        f"the evaluation judge's back end ({judge_name}) also labelled the training pairs: the "
+        "tuned model was trained to please this judge, so the win rate overstates what a "
+        "different reader would see; choose another eval_judge for an independent verdict"
+    )
+
+
+def read_comparisons(path) -> list[dict]:
+    """The comparisons CSV of an evaluation, each row's sample a number."""
+    from .errors import UserError
+    from .files import read_csv
+
+    rows = read_csv(path, ["idea", "base_title", "tuned_title"], "comparisons")
+    for number, row in enumerate(rows, start=2):
+        try:
+            row["sample"] = int(row.get("sample") or 0)
+        except ValueError:
+            raise UserError(f"{path} row {number}: sample is not a number") from None
+    return rows
+
+
 def write_comparisons(rows: list[dict], path) -> None:
     """The comparisons CSV behind the win rate (written inside the evaluation folder)."""
     write_csv(path, rows, COMPARISON_COLUMNS)

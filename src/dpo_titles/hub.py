@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .outputs import BOOKKEEPING, PARTIAL
+from .redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,6 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def _redact(text: str, token: str) -> str:
-    return text.replace(token, "[HF_TOKEN]") if token else text
-
-
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Connection-level errors of the HTTP client huggingface_hub uses (httpx2 in 2.x)."""
     found: list[type[BaseException]] = []
@@ -87,7 +84,7 @@ def _hub_errors(repo_id: str, repo_type: str, token: str, endpoint: str) -> Iter
         yield
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
-        said = _redact(" ".join(str(exc.server_message or "").split()), token)[:200]
+        said = redact(" ".join(str(exc.server_message or "").split()))[:200]
         said = f" ({said})" if said else ""
         owner = repo_id.split("/")[0]
         if status == 401:
@@ -112,13 +109,13 @@ def _hub_errors(repo_id: str, repo_type: str, token: str, endpoint: str) -> Iter
                 f"the Hugging Face Hub at {endpoint} refused the push to {what} "
                 f"(HTTP {status}){said}: try again, or check the Hub's status"
             )
-        raise UserError(_redact(message, token)) from None
+        raise UserError(redact(message)) from None
     except OfflineModeIsEnabled:
         raise UserError(
             f"cannot push to {what}: HF_HUB_OFFLINE is set; unset it for the push step"
         ) from None
     except _transport_errors() as exc:
-        reason = _redact(" ".join(str(exc).split()), token)[:200]
+        reason = redact(" ".join(str(exc).split()))[:200]
         raise UserError(
             f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}: {reason}): "
             "check the network, or HF_ENDPOINT"

@@ -112,3 +112,11 @@ def implicit_reward_accuracy(
         "implicit_reward_pairs": len(margins),
         "implicit_reward_beta": beta,
     }
+
+
+def sample_pairs(validation, count: int, seed: int) -> list[dict]:
+    """A seeded sample of `count` validation pairs, across ideas (the rows are grouped by
+    idea, so the first rows would all be a few ideas')."""
+    if count <= 0 or not len(validation):
+        return []
+    return list(validation.shuffle(seed=seed).select(range(min(count, len(validation)))))

@@ -173,6 +173,24 @@ def label_pairs(
     return prefs, stats
 
 
+def why_no_preferences(stats: dict, causes: str) -> str:
+    """Why a labelling made no preference pair: no pairs at all, or by kind of loss (failed
+    calls with their causes, position flips, ties)."""
+    if not stats["pairs"]:
+        return "no preference pairs: no idea has two different titles to compare"
+    parts = []
+    if stats["failures"]:
+        parts.append(f"{stats['failures']} failed ({causes}; see the failures file)")
+    if stats["position_flips"]:
+        parts.append(
+            f"{stats['position_flips']} position flips (the judge preferred a position, not a "
+            "title, when the order was swapped)"
+        )
+    if stats["ties"]:
+        parts.append(f"{stats['ties']} ties")
+    return f"no preference pairs: of {stats['pairs']} pairs, " + ", ".join(parts)
+
+
 def write_preferences(rows: list[dict], path, *, force: bool = False) -> None:
     """The preferences CSV: one row per labelled pair."""
     write_csv(path, rows, PREFERENCE_COLUMNS, force=force)

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from .prompts import MAX_TITLE_CHARS, MIN_TITLE_CHARS
+from .providers.base import Verdict
 
 TIE_MARGIN = 0.5
 LENGTH_SLACK = 5
@@ -126,16 +127,6 @@ def score_title(title: str, idea: str) -> Score:
     parts["repetition"] = -1.0 if counts and max(counts.values()) >= 3 else 0.0
 
     return Score(round(sum(parts.values()), 3), parts)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Which of two titles is better: "A", "B" or "tie", with a short reason."""
-
-    winner: str
-    rationale: str
-    score_a: float
-    score_b: float
 
 
 def compare(idea: str, title_a: str, title_b: str) -> Verdict:

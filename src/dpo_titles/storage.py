@@ -216,6 +216,23 @@ def _download(blob, dest: Path, bar, chunk_size: int | None) -> None:
             blob.download_to_file(CallbackIOWrapper(bar.update, fh, "write"), checksum="auto")
 
 
+def local_input(uri: str | None, *, max_bytes: int | None = None) -> str | None:
+    """A local path for an input that may be a gs:// URI (a file or a model folder), downloaded
+    to a new temporary folder of this process's own (shard pods or processes sharing a volume
+    would otherwise race on one download); local paths and hub ids come back unchanged.
+    `max_bytes` refuses a single object over that size before it is downloaded."""
+    if not uri or not is_gcs(uri):
+        return uri
+    return localize(uri, max_bytes=max_bytes)
+
+
+def local_csv(uri: str | None) -> str | None:
+    """`local_input` for a CSV a user gave: within the input size limit (files.input_limit)."""
+    from .files import input_limit_bytes
+
+    return local_input(uri, max_bytes=input_limit_bytes())
+
+
 def localize(
     uri: str | os.PathLike,
     dest_dir: str | os.PathLike | None = None,

@@ -215,12 +215,43 @@ def lora_config(recipe: Recipe):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=recipe.lora_r,
-        lora_alpha=recipe.lora_alpha,
-        lora_dropout=recipe.lora_dropout,
+        r=recipe.lora.r,
+        lora_alpha=recipe.lora.alpha,
+        lora_dropout=recipe.lora.dropout,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
+
+
+def run_fields(
+    recipe: Recipe,
+    output_dir,
+    *,
+    cuda: bool,
+    bf16: bool,
+    evaluate: bool,
+    checkpoints: bool,
+    progress: bool = True,
+) -> dict:
+    """The DPOConfig fields that are the run's, not the recipe's: the machine (bf16, CPU), where
+    checkpoints go and whether there are any, evaluation, and what never changes (no reports,
+    no custom code). Training and the bench both build their DPOConfig from these."""
+    return {
+        "output_dir": str(output_dir),
+        "bf16": bf16,
+        "fp16": False,
+        "use_cpu": not cuda,
+        "per_device_eval_batch_size": max(recipe.value("per_device_train_batch_size"), 8),
+        "eval_strategy": "steps" if evaluate else "no",
+        "save_strategy": "steps" if checkpoints else "no",
+        # Two, so that a pod killed while writing one still leaves a complete one behind.
+        "save_total_limit": 2,
+        "report_to": "none",
+        # TRL loads the reference model itself; never with the folder's own code.
+        "trust_remote_code": False,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": not progress,
+    }
 
 
 def train_dpo(
@@ -232,17 +263,18 @@ def train_dpo(
     callbacks=(),
     base_name: str | None = None,
     force: bool = False,
+    progress: bool = True,
 ) -> dict:
     """Train with `recipe`; write the tuned model folder (`from_pretrained`-loadable: merged, or
     the LoRA adapter alone when the recipe says so), its tokenizer, `log_history.json`,
     `train_metrics.json`, `recipe.json` and a model card. Returns the final figures.
 
-    With `checkpoint_dir`, checkpoints are saved there every `recipe.save_steps` steps and a
+    With `checkpoint_dir`, checkpoints are saved there every `save_steps` steps and a
     rerun (a retried pod) resumes from the last complete one. `base_name` is what the user called
     the base model (a gs:// URI or hub id) when `model_path` is a local copy of it.
     """
     import torch
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     from .models import load_causal_lm, load_tokenizer
 
@@ -281,36 +313,16 @@ def train_dpo(
         scratch = make_scratch(out_dir)
         work = scratch
     try:
-        args = DPOConfig(
-            output_dir=str(work),
-            num_train_epochs=recipe.epochs,
-            per_device_train_batch_size=recipe.batch_size,
-            per_device_eval_batch_size=max(recipe.batch_size, 8),
-            gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-            gradient_checkpointing=recipe.gradient_checkpointing,
-            learning_rate=recipe.learning_rate,
-            lr_scheduler_type=recipe.lr_scheduler_type,
-            warmup_steps=recipe.warmup_steps,
-            beta=recipe.beta,
-            loss_type=[t.strip() for t in recipe.loss_type.split(",")],
-            max_length=recipe.max_length,
-            precompute_ref_log_probs=recipe.precompute_ref_log_probs,
-            seed=recipe.seed,
-            bf16=bf16,
-            fp16=False,
-            use_cpu=not cuda,
-            logging_steps=recipe.logging_steps,
-            eval_strategy="steps" if len(val) else "no",
-            eval_steps=recipe.eval_steps,
-            save_strategy="steps" if checkpoint_dir else "no",
-            save_steps=recipe.save_steps,
-            # Two, so that a pod killed while writing one still leaves a complete one behind.
-            save_total_limit=2,
-            report_to="none",
-            # TRL loads the reference model itself; never with the folder's own code.
-            trust_remote_code=False,
-            dataloader_num_workers=0,
-            disable_tqdm=False,
+        args = recipe.dpo_config(
+            **run_fields(
+                recipe,
+                work,
+                cuda=cuda,
+                bf16=bf16,
+                evaluate=len(val) > 0,
+                checkpoints=bool(checkpoint_dir),
+                progress=progress,
+            )
         )
         trainer = DPOTrainer(
             model=policy,
@@ -322,7 +334,7 @@ def train_dpo(
             callbacks=[_StopOnNonFinite(), _UsualModes(), *callbacks],
         )
         check_end_of_turn(trainer.train_dataset, tokenizer)
-        warn_if_truncated(trainer.train_dataset, recipe.max_length)
+        warn_if_truncated(trainer.train_dataset, recipe.value("max_length"))
         log.info(
             "training: %d pairs, %d validation pairs, recipe %s, device %s, %s",
             len(train),
@@ -350,8 +362,8 @@ def train_dpo(
             return metrics  # under accelerate, one process writes the model
 
         model = trainer.model
-        adapter_only = recipe.use_lora and not recipe.lora_merge
-        if recipe.use_lora and recipe.lora_merge:
+        adapter_only = recipe.use_lora and not recipe.lora.merge
+        if recipe.use_lora and recipe.lora.merge:
             model = model.merge_and_unload()
         with atomic_dir(out_dir, force=force, kind="model") as tmp:
             model.save_pretrained(tmp)
@@ -360,7 +372,14 @@ def train_dpo(
             write_json(tmp / TRAIN_METRICS_FILE, metrics)
             write_json(
                 tmp / RECIPE_FILE,
-                {"base_model": base_name, "adapter_only": adapter_only, **recipe.as_dict()},
+                {
+                    "base_model": base_name,
+                    "adapter_only": adapter_only,
+                    # What evaluation scores the model with, whether the recipe set it or not.
+                    "beta": recipe.value("beta"),
+                    "max_length": recipe.value("max_length"),
+                    "recipe": recipe.as_dict(),
+                },
             )
             (tmp / "README.md").write_text(
                 model_card(base_name, dataset_dir, recipe, metrics, adapter_only), encoding="utf-8"

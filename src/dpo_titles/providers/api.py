@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
-from dataclasses import dataclass
 
 from ..api_calls import CallPolicy, CallStats, Job, ParseError, TransientError, run_jobs
 from ..cache import ResponseCache
 from ..errors import UserError
 from ..prompts import generation_prompt, is_compliant, listwise_prompt, pairwise_prompt
-from ..rubric import Verdict
-from .base import Generated, SamplingConfig
+from ..redaction import redact
+from .base import Generated, Ranking, SamplingConfig, Verdict
 from .parse import parse_ranking, parse_titles, parse_verdict
 
 log = logging.getLogger(__name__)
@@ -37,15 +35,6 @@ def require_key(env_var: str, provider: str) -> str:
     return key
 
 
-def redact(text: str) -> str:
-    """Remove any API key value from a message before it is logged or stored."""
-    for var in ("TOGETHER_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "HF_TOKEN"):
-        value = os.environ.get(var)
-        if value and len(value) >= 4:
-            text = text.replace(value, "[redacted]")
-    return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1[redacted]", text)
-
-
 def answer_text(raw: dict) -> str | None:
     """The text of a cached answer; a safety block is an unusable answer, to be asked again."""
     if raw.get("blocked"):
@@ -53,35 +42,36 @@ def answer_text(raw: dict) -> str | None:
     return raw.get("text")
 
 
-@dataclass(frozen=True)
-class Ranking:
-    order: list[int]  # indices into the titles as given, best first
-    rationale: str
-    scores: list[float] | None = None  # per title, where the judge has them (rubric)
-
-
 class ApiBackend:
-    """Base of the API back ends. Subclasses set `provider`, `key_env` and `default_model`,
-    and implement `complete`."""
-
-    provider = "api"
-    key_env = ""
-    default_model = ""
+    """Base of the API back ends: a subclass says how to make its SDK client and send one
+    chat request (`new_client`, `complete`); its name, key and default model come from its
+    entry in `providers.BACKENDS`."""
 
     def __init__(
         self,
+        spec,
         model: str | None = None,
         policy: CallPolicy | None = None,
         cache_dir: str | None = None,
         judge_temperature: float = 0.0,
     ):
-        self.api_key = require_key(self.key_env, self.provider)
-        self.model = model or self.default_model
+        self.spec = spec
+        self.provider = spec.name
+        self.api_key = require_key(spec.key_env, spec.name)
+        self.model = model or spec.default_model
         self.policy = policy or CallPolicy()
         self.cache = ResponseCache(cache_dir)
         self.judge_temperature = judge_temperature
         self.stats = CallStats()
         self.failures: list[dict] = []
+
+    @classmethod
+    def create(
+        cls, spec, model=None, *, policy=None, cache_dir=None, judge_temperature=0.0, **_
+    ) -> ApiBackend:
+        """The back end `spec` describes (the registry's factory; options it has no use for,
+        such as a local model's batch size, are ignored)."""
+        return cls(spec, model, policy, cache_dir, judge_temperature)
 
     # -- what a back end implements -------------------------------------------------------
     async def complete(self, payload: dict) -> dict:

@@ -5,36 +5,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from ..rubric import Verdict
-from ..settings import SettingError, check_number, check_seed
-
-# The least temperature that still samples: below it, use 0 (greedy).
-MIN_TEMPERATURE = 0.01
+from ..settings import Sampling, check_seed
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How titles are sampled; temperature 0 is deterministic decoding (greedy, or beam search
-    when several titles per prompt are asked for)."""
+    """What a generator samples with: the stage's `settings.Sampling`, and its seed."""
 
-    temperature: float = 0.9
-    top_p: float = 0.95
-    max_new_tokens: int = 40
+    temperature: float = Sampling.temperature
+    top_p: float = Sampling.top_p
+    max_new_tokens: int = Sampling.max_new_tokens
     seed: int = 0
 
     def __post_init__(self):
-        check_number("temperature", self.temperature, low=0, high=100, note="(0 means greedy)")
-        if 0 < self.temperature < MIN_TEMPERATURE:
-            # Below this, logits / temperature overflow and sampling breaks: say greedy instead.
-            raise SettingError(
-                "temperature",
-                f"must be 0 (greedy) or at least {MIN_TEMPERATURE:g}",
-                self.temperature,
-            )
-        check_number("top_p", self.top_p, low=0, high=1, low_open=True)
-        # Titles are short; a larger cap only lets a typo run a batch for minutes.
-        check_number("max_new_tokens", self.max_new_tokens, low=1, high=1024, integer=True)
+        Sampling(self.temperature, self.top_p, self.max_new_tokens)  # checks the ranges
         check_seed("seed", self.seed)
+
+    @classmethod
+    def of(cls, sampling: Sampling, seed: int) -> SamplingConfig:
+        """The sampling of a stage, with its seed."""
+        return cls(sampling.temperature, sampling.top_p, sampling.max_new_tokens, seed)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,9 +48,33 @@ class TitleGenerator(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Which of two titles is better: "A", "B", "tie" (or "error" when the judge gave no usable
+    answer), with a short reason and, where the judge has them, the two scores."""
+
+    winner: str
+    rationale: str
+    score_a: float
+    score_b: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """An idea's titles, best first, as indices into the titles as given."""
+
+    order: list[int]
+    rationale: str
+    scores: list[float] | None = None  # per title, where the judge has them (rubric)
+
+
 class Judge(Protocol):
     name: str
 
     def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
         """Judge each (idea, title A, title B); the verdict's winner is "A", "B" or "tie"."""
+        ...
+
+    def rank_many(self, requests: list[tuple[str, list[str]]]) -> list[Ranking | None]:
+        """Rank each (idea, titles), best first; None where the judge gave no usable answer."""
         ...

@@ -12,7 +12,8 @@ import re
 
 from ..api_calls import TransientError
 from ..errors import UserError
-from .api import ApiBackend, redact
+from ..redaction import redact
+from .api import ApiBackend
 from .together import retry_after_seconds
 
 SCHEMAS = {
@@ -53,9 +54,7 @@ def _retry_delay(details) -> float | None:
 
 
 class GeminiBackend(ApiBackend):
-    provider = "gemini"
-    key_env = "GEMINI_API_KEY"
-    default_model = "gemini-2.5-flash"
+    """See its entry in providers.BACKENDS."""
 
     def new_client(self):
         from google import genai

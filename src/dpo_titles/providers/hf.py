@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..errors import UserError
 from ..prompts import prompt_messages
 from .base import Generated, SamplingConfig
 
@@ -55,7 +56,16 @@ def decoding(sampling: SamplingConfig, n: int) -> dict:
 
 
 class HFGenerator:
+    """Titles from a local transformers model, sampled in batches."""
+
     provider = "hf"
+
+    @classmethod
+    def create(cls, spec, model=None, *, batch_size: int = DEFAULT_BATCH_SIZE, **_):
+        """The registry's factory; options for API back ends are ignored."""
+        if not model:
+            raise UserError("the hf back end needs --model: a local model folder or a hub id")
+        return cls(model, batch_size=batch_size)
 
     def __init__(self, model: str, batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
         self.model = model

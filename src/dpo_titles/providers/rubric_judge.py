@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..rubric import Verdict, compare, score_title
-from .api import Ranking
+from ..rubric import compare, score_title
+from .base import Ranking, Verdict
 
 
 class RubricJudge:
@@ -13,6 +13,11 @@ class RubricJudge:
     def __init__(self):
         self.failures: list[dict] = []
         self.calls = 0
+
+    @classmethod
+    def create(cls, spec, model=None, **_) -> RubricJudge:
+        """The registry's factory; the rubric has no model and no options."""
+        return cls()
 
     def compare_many(self, requests: list[tuple[str, str, str]]) -> list[Verdict]:
         self.calls += len(requests)

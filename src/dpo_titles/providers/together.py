@@ -11,7 +11,8 @@ import json
 
 from ..api_calls import TransientError
 from ..errors import UserError
-from .api import ApiBackend, redact
+from ..redaction import redact
+from .api import ApiBackend
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -28,9 +29,7 @@ def retry_after_seconds(headers) -> float | None:
 
 
 class TogetherBackend(ApiBackend):
-    provider = "together"
-    key_env = "TOGETHER_API_KEY"
-    default_model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    """See its entry in providers.BACKENDS."""
 
     def new_client(self):
         from together import AsyncTogether

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..outputs import atomic_file
+from ..redaction import redact_config
 from .svg import (
     BLUE,
     GREEN,
@@ -35,11 +35,6 @@ from .svg import (
 
 PAGE_TITLE = "DPO title tuning report"
 _Z95 = 1.959963984540054
-# Defence in depth: the pipeline never puts keys in its config, but a hand-made config might, and
-# the report is an artifact anyone with pipeline access can open.
-_SECRET_KEY = re.compile(
-    r"(api_?key|secret|password|passwd|credential|(access|auth|hf)_token)$", re.I
-)
 _VERDICTS = {"tuned": "tuned wins", "base": "base wins", "tie": "tie", "failed": "judge failed"}
 # Shown when a metrics file from before the evaluation stage wrote its own ``warnings`` names the
 # same judge for labelling and evaluation.
@@ -557,16 +552,6 @@ def _samples(comparisons: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def _redact(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: "[redacted]" if _SECRET_KEY.search(str(k)) else _redact(v) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
-
-
 def _config_value(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -590,7 +575,7 @@ def _key_value_table(
 def _config(config: Mapping[str, Any]) -> str:
     if not config:
         return no_data("Configuration")
-    redacted = _redact(config)
+    redacted = redact_config(config)
     return _key_value_table(
         ((str(k), _config_value(v)) for k, v in redacted.items()), "config", ("key", "value")
     )

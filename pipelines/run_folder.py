@@ -1,7 +1,8 @@
 """Run folders for `make run-local`: where a run's outputs are gathered after kfp.local runs it.
 
 kfp.local writes each task's outputs under `<pipeline_root>/<pipeline>-<timestamp>/<task>/<name>`;
-users want them in one place with plain names, and `runs/latest` to find the newest.
+users want them in one place with plain names, and `runs/latest` to find the newest. This knows
+the pipeline's task names, so it lives beside the pipeline, not in the library.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import UserError
-from .files import read_json, write_json
+from dpo_titles.errors import UserError
+from dpo_titles.files import read_json, write_json
 
 # (task name in kfp.local's layout, output name) -> name in the run folder
 OUTPUTS = {
@@ -29,27 +30,35 @@ OUTPUTS = {
 PATH_PARAMS = (
     "ideas_uri",
     "eval_ideas_uri",
-    "human_preferences_uri",
+    "prepare_human_preferences_uri",
     "base_model",
-    "generator_model",
-    "checkpoint_dir",
+    "gen_model",
+    "train_recipe",
+    "train_checkpoint_dir",
 )
+# The inputs that must exist (a model may be a hub id; a recipe may be a built-in name).
+INPUT_FILES = ("ideas_uri", "eval_ideas_uri", "prepare_human_preferences_uri")
 
 
 def resolve_local_paths(params: dict) -> dict:
+    """Parameters that name a local path, made absolute (each task runs in a folder of its
+    own); an input file that does not exist is a one-line error."""
     out = dict(params)
     for key in PATH_PARAMS:
         value = out.get(key)
-        if isinstance(value, str) and value and "://" not in value:
-            path = Path(value)
-            if path.exists():
-                out[key] = str(path.resolve())
-            elif key in ("ideas_uri", "eval_ideas_uri", "human_preferences_uri"):
-                raise UserError(f"{key}: file {value} does not exist: fix the path")
-            elif key == "checkpoint_dir":
-                out[key] = str(path.resolve())  # created by the training task
-            elif value.startswith((".", "/")) or os.sep in value and not _looks_like_hub_id(value):
-                raise UserError(f"{key} {value} does not exist: build it with `make tiny-model`")
+        if not isinstance(value, str) or not value or "://" in value:
+            continue
+        path = Path(value)
+        if path.exists() or key == "train_checkpoint_dir":  # the training task creates it
+            out[key] = str(path.resolve())
+        elif key in INPUT_FILES:
+            raise UserError(f"{key}: file {value} does not exist: fix the path")
+        elif key == "train_recipe" and (path.suffix in (".yaml", ".yml", ".json") or "/" in value):
+            raise UserError(f"train_recipe: file {value} does not exist: fix the path")
+        elif key != "train_recipe" and (
+            value.startswith((".", "/")) or os.sep in value and not _looks_like_hub_id(value)
+        ):
+            raise UserError(f"{key} {value} does not exist: build it with `make tiny-model`")
     return out
 
 
