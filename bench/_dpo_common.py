@@ -243,7 +243,6 @@ def child_run(opts: dict, gate=None) -> dict:
     tokenizer = load_tokenizer(opts["model"])
     policy = load_causal_lm(opts["model"], dtype)
 
-
     times: list[float] = []
     cpu_times: list[float] = []
     tokens: list[int] = []
@@ -345,7 +344,7 @@ def child_run(opts: dict, gate=None) -> dict:
         "params": total,
         "trainable_params": trainable,
         "ref_copy": has_ref_copy,
-        "gradient_checkpointing": bool(getattr(unwrapped, "is_gradient_checkpointing", False)),
+        "gradient_checkpointing": bool(getattr(unwrapped, "is_activation_checkpointing", False)),
         "steps": len(times),
         "timed_steps": len(timed),
         "step_s_median": statistics.median(timed) if timed else float("nan"),

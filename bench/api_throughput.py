@@ -1,10 +1,12 @@
-"""Judge-call throughput: the seed's one-call-at-a-time loop against our labelling stage.
+"""Judge-call throughput: the original project's one-call-at-a-time loop against our labelling
+stage.
 
 Everything runs against one loopback fake Gemini server (``tests/fakes``) that sleeps
 ``--latency`` seconds before every answer, through the real ``google-genai`` SDK, in one run:
 
-1. ``sequential``: the seed's way, one synchronous ``generate_content`` call per pair, one order
-   only; timed on ``--sequential-sample`` pairs and extrapolated linearly to ``--pairs`` (0: all);
+1. ``sequential``: the original project's way, one synchronous ``generate_content`` call per pair,
+   one order only; timed on ``--sequential-sample`` pairs and extrapolated linearly to
+   ``--pairs`` (0: all);
 2. ``ours_pairwise``: ``label_pairs(mode="pairwise")``, every pair in both orders (2 calls a pair);
 3. ``ours_listwise``: ``label_pairs(mode="listwise")``, each idea's 5 titles ranked twice;
 4. ``rate_bound``: ``judge.compare_many`` under ``--rpm`` requests a minute, to see how close
@@ -79,7 +81,8 @@ def make_candidates(n_pairs: int, seed: int = 0) -> list[dict]:
 
 
 def run_sequential(pairs: list[tuple[str, str, str]], timeout_s: float) -> tuple[float, int]:
-    """The seed's loop: one blocking call per pair, one order; returns (seconds, failures)."""
+    """The original project's loop: one blocking call per pair, one order; returns (seconds,
+    failures)."""
     from google import genai
     from google.genai import types
 
@@ -263,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     speedup_pw = sequential_s / pw_s
     print(
         f"speedup vs sequential: listwise {speedup:.1f}x, pairwise {speedup_pw:.1f}x "
-        "(pairwise asks both orders: 2 calls a pair, the seed asked 1)"
+        "(pairwise asks both orders: 2 calls a pair, the original asked 1)"
     )
     print(
         f"calls per labelled pair: pairwise {cpp(pw)}, listwise {cpp(lw)}; per candidate pair: "

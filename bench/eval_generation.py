@@ -1,12 +1,13 @@
-"""Title sampling for the evaluation: one prompt at a time (the seed's loop) against our batches.
+"""Title sampling for the evaluation: one prompt at a time (the original project's loop) against
+our batches.
 
 Both ways run in one process on one loaded model, with the same prompt (the chat template over
 ``dpo_titles.prompts.prompt_messages``), the same sampling settings (the evaluation stage's
 defaults: temperature 0.9, top-p 0.95, at most 40 new tokens), the same number of titles and the
 same torch thread count:
 
-1. ``sequential``: the seed's way, ``model.generate`` once per idea per sample, one prompt of one
-   row each time;
+1. ``sequential``: the original project's way, ``model.generate`` once per idea per sample, one
+   prompt of one row each time;
 2. ``batched``: ``HFGenerator.generate``, which the evaluation stage's ``sample_titles`` calls:
    prompts left-padded into batches of ``--batch-size`` rows (ideas x k), k samples per prompt
    from ``num_return_sequences``.
@@ -50,7 +51,7 @@ def pick_ideas(path: Path, count: int) -> list[str]:
 
 
 def run_sequential(lm, tokenizer, ideas: list[str], k: int, sampling: SamplingConfig) -> list[str]:
-    """The seed's loop: one ``generate`` call per idea per sample, batch of one."""
+    """The original project's loop: one ``generate`` call per idea per sample, batch of one."""
     import torch
 
     torch.manual_seed(sampling.seed)

@@ -86,7 +86,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, help="optimizer steps per variant (30; --tiny: 3)")
     p.add_argument("--warmup", type=int, help="first steps left out of the timing (5; --tiny: 1)")
     p.add_argument("--batch-size", type=int, help="pairs per step (8; --tiny: 2)")
-    p.add_argument("--max-length", type=int, default=256, help="DPOConfig.max_length (seed: 256)")
+    p.add_argument(
+        "--max-length", type=int, default=256, help="DPOConfig.max_length (256 in the original)"
+    )
     p.add_argument(
         "--gradient-checkpointing",
         action=argparse.BooleanOptionalAction,
@@ -94,7 +96,7 @@ def parse_args(argv=None):
         help="DPOConfig.gradient_checkpointing; TRL 1.16's default, and so train.py's (default on)",
     )
     p.add_argument("--peak-flops", type=float, help="the GPU's bf16 dense peak, FLOP/s, for MFU")
-    p.add_argument("--learning-rate", type=float, default=1e-6, help="the seed recipe's 1e-6")
+    p.add_argument("--learning-rate", type=float, default=1e-6, help="the original recipe's 1e-6")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     p.add_argument("--tiny", action="store_true", help="a 0.3M-parameter model instead")

@@ -49,9 +49,11 @@ def parse_args(argv=None):
         "--batch-size",
         type=int,
         default=1,
-        help="pairs per step (default 1: the seed recipe's per-device batch; see bench/README.md)",
+        help="pairs per step (default 1: the original recipe's per-device batch; bench/README.md)",
     )
-    p.add_argument("--max-length", type=int, default=256, help="DPOConfig.max_length (seed: 256)")
+    p.add_argument(
+        "--max-length", type=int, default=256, help="DPOConfig.max_length (256 in the original)"
+    )
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--intermediate", type=int, default=1408)

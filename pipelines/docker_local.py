@@ -110,17 +110,30 @@ def choose_images(api) -> list[str]:
         )
         # Read by components/train.py and evaluate.py when the pipeline is imported, next.
         images.TRAIN_IMAGE = images.BASE_IMAGE
+    elif _revision(api, images.TRAIN_IMAGE) != _revision(api, images.BASE_IMAGE):
+        # A CUDA image left from older code would run that code in the GPU tasks only, and
+        # fail on parameters it does not know; the CPU image is the one `make images` keeps.
+        notes.append(
+            f"the CUDA image {images.TRAIN_IMAGE} was built from another commit than the CPU "
+            f"image: the GPU tasks (train, evaluate) run in the CPU image {images.BASE_IMAGE} "
+            "(make images IMAGES=train to rebuild it)"
+        )
+        images.TRAIN_IMAGE = images.BASE_IMAGE
     stale = stale_image_note(api, images.BASE_IMAGE)
     if stale:
         notes.append(stale)
     return notes
 
 
+def _revision(api, name: str) -> str:
+    labels = api.images.get(name).labels or {}
+    return labels.get("org.opencontainers.image.revision", "")
+
+
 def stale_image_note(api, name: str) -> str | None:
     """A note when the image was built from another commit than this checkout's (the tasks run
     the image's copy of the code, not the working tree's)."""
-    labels = api.images.get(name).labels or {}
-    built_from = labels.get("org.opencontainers.image.revision", "")
+    built_from = _revision(api, name)
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True

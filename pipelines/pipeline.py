@@ -119,79 +119,82 @@ def dpo_titles_pipeline(
     export_hub_model_repo: str = "",
     export_hub_private: bool = True,
 ):
-    """Args:
-    ideas_uri: The ideas CSV (column `idea`): a path the tasks can read, or gs://bucket/path.
-        Every file or model input below also takes gs:// URIs.
-    base_model: Model to tune (hub id or folder); also writes the titles when gen_provider is
-        hf and gen_model is empty, so the preference data is on-policy.
-    seed: The run's random seed: candidate sampling and the train/validation split.
-    shards: Number of idea shards the generate and label stages fan out over (parallel pods).
-    max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, in MiB;
-        preflight refuses a larger one before reading it.
-    api_secret: Kubernetes Secret holding the back ends' API keys and HF_TOKEN (each optional; a
-        task gets only the keys it uses; `dpo-titles backends` lists them).
-    cache_pvc: PersistentVolumeClaim mounted at /cache on the generate, label, train and evaluate
-        tasks for the Hugging Face and API response caches (see manifests/); unused when the
-        pipeline was compiled with CACHE_PVC empty.
-    gen_provider: Back end that writes candidate titles.
-    gen_model: Model of that back end; empty means the base model (hf) or its default (APIs).
-    gen_titles_per_idea: Candidate titles per idea.
-    sample_temperature: Sampling temperature of the candidates and of the evaluation; 0 is
-        deterministic (a beam search of the best titles).
-    sample_top_p: Nucleus sampling probability mass.
-    sample_max_new_tokens: Longest title, in tokens.
-    label_judge: Back end that labels preferences.
-    label_model: Model of an API label judge; empty for the back end's default.
-    label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
-    api_max_in_flight: API back ends: most requests at once per task.
-    api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
-    api_response_cache: API back ends: response cache folder; empty for the cache volume's (or
-        none).
-    prepare_val_fraction: Share of ideas held out from training, for validation and evaluation.
-    prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected)
-        added to the judge's pairs before the split.
-    train_recipe: Training recipe (original, lora, local), or a recipe YAML path or gs:// URI the
-        preflight task can read; preflight resolves it with the overrides below and the train
-        task reads that.
-    train_overrides: Any recipe fields to override, as a JSON object of DPOConfig fields (and
-        lora.r, lora.merge, ...).
-    train_loss_type: Recipe override (DPOConfig.loss_type); empty keeps the recipe's value (so
-        do the next twelve). E.g. `sigmoid`, or `sigmoid,sft` to mix in an SFT loss.
-    train_beta: Recipe override: DPO beta.
-    train_learning_rate: Recipe override: peak learning rate.
-    train_lr_scheduler_type: Recipe override: learning-rate schedule (linear, cosine, ...).
-    train_warmup_steps: Recipe override: warm-up steps.
-    train_num_train_epochs: Recipe override: training epochs.
-    train_per_device_train_batch_size: Recipe override: pairs per GPU per step.
-    train_gradient_accumulation_steps: Recipe override: steps accumulated per optimizer update.
-    train_max_length: Recipe override: longest prompt plus title, in tokens.
-    train_seed: Recipe override: training seed.
-    train_activation_checkpointing: Recipe override: true or false.
-    train_precompute_ref_log_probs: Recipe override: true computes reference log-probs once.
-    train_lora_merge: Recipe override (LoRA recipes): false writes the adapter alone.
-    train_checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on the
-        cache volume. Each run writes under its job id; a retried training pod resumes there.
-    eval_judge: Back end that judges base against tuned; the report warns when it is the label
-        judge's.
-    eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
-    eval_ideas_uri: Optional extra held-out ideas CSV evaluated beside the validation ideas.
-    eval_samples_per_idea: Titles per held-out idea from each model.
-    eval_seed: Sampling seed of the evaluation (same for both models).
-    eval_reward_pairs: Validation pairs scored for the DPO implicit reward accuracy (0: skip).
-    gpu_type: Kubernetes resource name of the GPU for training and evaluation.
-    gpu_count: GPUs per training and evaluation task.
-    gpu_node_selector: Node selector of the GPU tasks, e.g.
-        {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
-    gpu_tolerations: Tolerations of the GPU tasks (a list of Kubernetes toleration objects); the
-        default tolerates the usual `nvidia.com/gpu` taint of GPU node pools.
-    gpu_cpu_request: CPU request of the GPU tasks.
-    gpu_memory_request: Memory request of the GPU tasks.
-    export_dataset_uri: gs://bucket/prefix to copy the preference dataset folder to; empty: off.
-    export_model_uri: gs://bucket/prefix to copy the tuned model folder to; empty: off.
-    export_hub_dataset_repo: Hugging Face Hub dataset repo (owner/name) to push the dataset to;
-        empty: off. Needs HF_TOKEN in the api_secret Secret.
-    export_hub_model_repo: Hugging Face Hub model repo (owner/name) to push the tuned model to.
-    export_hub_private: Create new Hub repos as private.
+    """Tune a small language model with DPO to write engaging YouTube titles.
+
+    Args:
+        ideas_uri: The ideas CSV (column `idea`): a path the tasks can read, or gs://bucket/path.
+            Every file or model input below also takes gs:// URIs.
+        base_model: Model to tune (hub id or folder); also writes the titles when gen_provider is
+            hf and gen_model is empty, so the preference data is on-policy.
+        seed: The run's random seed: candidate sampling and the train/validation split.
+        shards: Number of idea shards the generate and label stages fan out over (parallel pods).
+        max_input_mb: Largest ideas, evaluation ideas or human preferences file accepted, in MiB;
+            preflight refuses a larger one before reading it.
+        api_secret: Kubernetes Secret holding the back ends' API keys and HF_TOKEN (each optional; a
+            task gets only the keys it uses; `dpo-titles backends` lists them).
+        cache_pvc: PersistentVolumeClaim mounted at /cache on the generate, label, train and
+            evaluate tasks for the Hugging Face and API response caches (see manifests/); unused
+            when the pipeline was compiled with CACHE_PVC empty.
+        gen_provider: Back end that writes candidate titles.
+        gen_model: Model of that back end; empty means the base model (hf) or its default (APIs).
+        gen_titles_per_idea: Candidate titles per idea.
+        sample_temperature: Sampling temperature of the candidates and of the evaluation; 0 is
+            deterministic (a beam search of the best titles).
+        sample_top_p: Nucleus sampling probability mass.
+        sample_max_new_tokens: Longest title, in tokens.
+        label_judge: Back end that labels preferences.
+        label_model: Model of an API label judge; empty for the back end's default.
+        label_mode: listwise (rank each idea's titles twice, shuffled) or pairwise (both orders).
+        api_max_in_flight: API back ends: most requests at once per task.
+        api_requests_per_minute: API back ends: most requests started per minute (0: no limit).
+        api_response_cache: API back ends: response cache folder; empty for the cache volume's (or
+            none).
+        prepare_val_fraction: Share of ideas held out from training, for validation and evaluation.
+        prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected)
+            added to the judge's pairs before the split.
+        train_recipe: Training recipe (original, lora, local), or a recipe YAML path or gs://
+            URI the preflight task can read; preflight resolves it with the overrides below and
+            the train task reads that.
+        train_overrides: Any recipe fields to override, as a JSON object of DPOConfig fields (and
+            lora.r, lora.merge, ...).
+        train_loss_type: Recipe override (DPOConfig.loss_type); empty keeps the recipe's value (so
+            do the next twelve). E.g. `sigmoid`, or `sigmoid,sft` to mix in an SFT loss.
+        train_beta: Recipe override: DPO beta.
+        train_learning_rate: Recipe override: peak learning rate.
+        train_lr_scheduler_type: Recipe override: learning-rate schedule (linear, cosine, ...).
+        train_warmup_steps: Recipe override: warm-up steps.
+        train_num_train_epochs: Recipe override: training epochs.
+        train_per_device_train_batch_size: Recipe override: pairs per GPU per step.
+        train_gradient_accumulation_steps: Recipe override: steps accumulated per optimizer update.
+        train_max_length: Recipe override: longest prompt plus title, in tokens.
+        train_seed: Recipe override: training seed.
+        train_activation_checkpointing: Recipe override: true or false.
+        train_precompute_ref_log_probs: Recipe override: true computes reference log-probs once.
+        train_lora_merge: Recipe override (LoRA recipes): false writes the adapter alone.
+        train_checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on
+            the cache volume. Each run writes under its job id; a retried training pod resumes
+            there.
+        eval_judge: Back end that judges base against tuned; the report warns when it is the label
+            judge's.
+        eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
+        eval_ideas_uri: Optional extra held-out ideas CSV evaluated beside the validation ideas.
+        eval_samples_per_idea: Titles per held-out idea from each model.
+        eval_seed: Sampling seed of the evaluation (same for both models).
+        eval_reward_pairs: Validation pairs scored for the DPO implicit reward accuracy (0: skip).
+        gpu_type: Kubernetes resource name of the GPU for training and evaluation.
+        gpu_count: GPUs per training and evaluation task.
+        gpu_node_selector: Node selector of the GPU tasks, e.g.
+            {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
+        gpu_tolerations: Tolerations of the GPU tasks (a list of Kubernetes toleration objects); the
+            default tolerates the usual `nvidia.com/gpu` taint of GPU node pools.
+        gpu_cpu_request: CPU request of the GPU tasks.
+        gpu_memory_request: Memory request of the GPU tasks.
+        export_dataset_uri: gs://bucket/prefix to copy the preference dataset folder to; empty: off.
+        export_model_uri: gs://bucket/prefix to copy the tuned model folder to; empty: off.
+        export_hub_dataset_repo: Hugging Face Hub dataset repo (owner/name) to push the dataset to;
+            empty: off. Needs HF_TOKEN in the api_secret Secret.
+        export_hub_model_repo: Hugging Face Hub model repo (owner/name) to push the tuned model to.
+        export_hub_private: Create new Hub repos as private.
     """
     given = dict(locals())  # the parameters by name: preflight checks them all, by those names
     checked = preflight(

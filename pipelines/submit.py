@@ -2,7 +2,7 @@
 
 The host comes from `--host` or `KFP_HOST`; a bearer token, if the endpoint needs one, only from
 `KFP_TOKEN` (never a flag, so it stays out of shell history and logs). Parameters come from a YAML
-file (`--params`, e.g. `pipelines/presets/seed.yaml`) and `--set NAME=VALUE`.
+file (`--params`, e.g. `pipelines/presets/original.yaml`) and `--set NAME=VALUE`.
 """
 
 from __future__ import annotations

@@ -181,3 +181,10 @@ def test_cache_volume_can_be_compiled_out(tmp_path, monkeypatch):
     k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert not any("pvcMount" in cfg for cfg in k8s.values())
     assert "constant: /cache" not in (tmp_path / "pipeline.yaml").read_text()
+
+
+def test_every_pipeline_parameter_carries_its_docstring_line(tmp_path, monkeypatch):
+    spec = compile_with(tmp_path, monkeypatch)
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    undocumented = [name for name, p in parameters.items() if not p.get("description", "").strip()]
+    assert parameters and undocumented == []

@@ -92,8 +92,8 @@ def test_run_local_fails_cleanly_on_bad_ideas(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_local_with_api_back_ends(tmp_path, tiny_model, capsys, monkeypatch):
-    """The seed's shape (Together writes, Gemini judges both orders) through kfp.local, against
-    loopback servers that speak their wire formats, with faults."""
+    """The original project's shape (Together writes, Gemini judges both orders) through
+    kfp.local, against loopback servers that speak their wire formats, with faults."""
     from pipelines.run_local import main
     from tests.fakes import FaultPlan, GeminiServer, TogetherServer
 

@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 
 try:
-    from dpo_titles.report import build_report, write_report
+    from dpo_titles.report import build_report, save_report
 except ModuleNotFoundError:  # the package is not installed in every checkout's venv
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from dpo_titles.report import build_report, write_report
+    from dpo_titles.report import build_report, save_report
 
 from dpo_titles import outputs
 from dpo_titles.errors import UserError
 from dpo_titles.outputs import LEDGER
-from dpo_titles.report import html as report_html
 from dpo_titles.report.svg import (
     Series,
     histogram_pair,
@@ -29,6 +28,7 @@ from dpo_titles.report.svg import (
     shorten,
     verdict_rows,
 )
+from dpo_titles.stats import wilson_interval
 
 SECTION_IDS = (
     "summary",
@@ -374,10 +374,10 @@ def test_wilson_interval_computed_when_missing() -> None:
         metrics={"win_rate": 0.5, "n_comparisons": 3}, log_history=[], comparisons=[], config={}
     )
     assert "12.5% – 87.5% (Wilson, computed here)" in text
-    low, high = report_html.wilson_interval(0.5, 3)
+    low, high = wilson_interval(0.5, 3)
     assert low == pytest.approx(0.1253, abs=1e-4) and high == pytest.approx(0.8747, abs=1e-4)
     # Textbook check: 8 successes of 10 -> [0.490, 0.943].
-    low, high = report_html.wilson_interval(0.8, 10)
+    low, high = wilson_interval(0.8, 10)
     assert (round(low, 3), round(high, 3)) == (0.490, 0.943)
 
 
@@ -389,7 +389,7 @@ def test_write_report_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "config": CONFIG,
     }
     target = tmp_path / "out" / "report.html"
-    returned = write_report(target, **kwargs)
+    returned = save_report(target, **kwargs)
     assert returned == target
     assert target.read_text(encoding="utf-8") == build_report(**kwargs)
     assert sorted(p.name for p in target.parent.iterdir()) == [LEDGER, "report.html"]
@@ -405,7 +405,7 @@ def test_write_report_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         return real_replace(src, dst)
 
     monkeypatch.setattr(outputs.os, "replace", spy)
-    write_report(str(target), **kwargs, force=True)
+    save_report(str(target), **kwargs, force=True)
     assert len(replaced) == 1
 
 
@@ -413,7 +413,7 @@ def test_write_report_failure_keeps_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "report.html"
-    write_report(target, metrics={}, log_history=[], comparisons=[], config={"old": 1})
+    save_report(target, metrics={}, log_history=[], comparisons=[], config={"old": 1})
     old = target.read_text(encoding="utf-8")
     real_replace = os.replace
 
@@ -424,7 +424,7 @@ def test_write_report_failure_keeps_old_file(
 
     monkeypatch.setattr(outputs.os, "replace", boom)
     with pytest.raises(UserError, match="cannot write .*report.html: disk full"):
-        write_report(target, metrics={}, log_history=[], comparisons=[], config={}, force=True)
+        save_report(target, metrics={}, log_history=[], comparisons=[], config={}, force=True)
     assert target.read_text(encoding="utf-8") == old
     assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "report.html"]
 
@@ -502,7 +502,7 @@ def test_implicit_reward_card(page: str) -> None:
     assert "Implicit reward accuracy" in summary
     assert "80.0%" in summary and "of 20 held-out pairs" in summary
     assert "mean margin 0.3125" in summary
-    low, high = report_html.wilson_interval(0.8, 20)
+    low, high = wilson_interval(0.8, 20)
     assert f"{low * 100:.1f}% – {high * 100:.1f}%" in summary
     # Absent from the metrics: no card, no error.
     bare = build_report(metrics={"win_rate": 0.5}, log_history=[], comparisons=[], config={})

@@ -1,4 +1,4 @@
-"""The report in a real browser: headless Chromium, driven over the DevTools protocol.
+"""The report in a real browser: headless Chromium, driven by Playwright for Python.
 
 A small run goes through the real stages (generate, label, prepare, train, evaluate on the tiny
 model, then `stages.report`); one comparison's tuned title is made hostile, as a model could write
@@ -10,19 +10,14 @@ folder.
 
 Chromium comes from Debian (`apt-get install -y --no-install-recommends chromium`). Without it
 the test skips, except under CI (the CI variable set), where a missing browser is a failure.
-The DevTools client is `websocket-client` (already installed: kfp -> kubernetes depends on it).
+Playwright launches that system Chromium by path (`executable_path`); it downloads no browser.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import json
 import os
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -32,22 +27,18 @@ from tests.conftest import REPO
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
 APT_LINE = "apt-get install -y --no-install-recommends chromium"
 FLAGS = (
-    "--headless",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
-    "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     # Containers often give /dev/shm only 64 MB, which crashes renderers of long pages.
     "--disable-dev-shm-usage",
-    "--remote-debugging-port=0",
 )
 LAPTOP = {"width": 1366, "height": 900}
 NASTY = "</td><script>alert(1)</script><img src=x onerror=alert(2)>"
-START_TIMEOUT_S = 45.0
-COMMAND_TIMEOUT_S = 60.0
+TIMEOUT_MS = 60_000
 
 
 def _in_ci() -> bool:
@@ -148,123 +139,6 @@ def small_run(browser_path, tiny_model, tmp_path_factory) -> dict:
     return {"report": report, "comparisons": n_rows, "root": root}
 
 
-# --- A minimal DevTools client ------------------------------------------------------------------
-
-
-class DevTools:
-    """Commands and events over the browser's websocket, with flattened target sessions."""
-
-    def __init__(self, url: str) -> None:
-        import websocket  # websocket-client
-
-        # Chromium refuses websocket clients that send an Origin it was not told to allow.
-        self.ws = websocket.create_connection(url, timeout=COMMAND_TIMEOUT_S, suppress_origin=True)
-        self.events: list[dict] = []
-        self._next = 0
-
-    def _receive(self, deadline: float) -> dict:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no answer from Chromium in time")
-        self.ws.settimeout(remaining)
-        return json.loads(self.ws.recv())
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
-        self._next += 1
-        message: dict = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        self.ws.send(json.dumps(message))
-        deadline = time.monotonic() + COMMAND_TIMEOUT_S
-        while True:
-            reply = self._receive(deadline)
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            if "method" in reply:
-                self.events.append(reply)
-
-    def wait_for(self, method: str, session: str | None = None) -> dict:
-        def matches(event: dict) -> bool:
-            return event.get("method") == method and (
-                session is None or event.get("sessionId") == session
-            )
-
-        for event in self.events:
-            if matches(event):
-                return event
-        deadline = time.monotonic() + COMMAND_TIMEOUT_S
-        while True:
-            event = self._receive(deadline)
-            if "method" in event:
-                self.events.append(event)
-                if matches(event):
-                    return event
-
-    def evaluate(self, expression: str, session: str):
-        result = self.send(
-            "Runtime.evaluate",
-            {"expression": expression, "returnByValue": True, "awaitPromise": True},
-            session,
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        except Exception:  # closing a socket to a dying browser
-            pass
-
-
-def _start_browser(path: str, profile: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start Chromium with a fresh profile; return the process and its browser websocket URL."""
-    profile.mkdir(parents=True, exist_ok=True)
-    port_file = profile / "DevToolsActivePort"
-    port_file.unlink(missing_ok=True)  # a stale one would point at a browser long gone
-    log = open(log_path, "wb")  # the child keeps its own copy of the handle
-    process = subprocess.Popen(
-        [path, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so every helper process is ended
-    )
-    log.close()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"Chromium exited with {process.returncode}:\n{tail}")
-        if port_file.is_file():
-            lines = port_file.read_text().split()
-            if len(lines) >= 2:
-                return process, f"ws://127.0.0.1:{lines[0]}{lines[1]}"
-        time.sleep(0.1)
-    _stop_browser(process)
-    raise TimeoutError(f"Chromium wrote no {port_file.name} within {START_TIMEOUT_S:.0f} s")
-
-
-def _stop_browser(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    # Helpers of the browser left in its group, if any.
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 PAGE_FACTS = """(() => {
   const box = (el) => { const r = el.getBoundingClientRect(); return [r.width, r.height]; };
   const charts = [...document.querySelectorAll('svg')].map((svg) => {
@@ -311,66 +185,60 @@ PRINT_FACTS = """(() => {
 @pytest.fixture(scope="module")
 def browsed(browser_path, small_run, tmp_path_factory) -> dict:
     """Open the report once, gather everything the tests check, and close the browser."""
+    from playwright.sync_api import sync_playwright
+
     out = tmp_path_factory.mktemp("browser")
-    process, url = _start_browser(browser_path, out / "profile", out / "chromium.log")
-    client = None
-    try:
-        client = DevTools(url)
-        target = client.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = client.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            client.send(f"{domain}.enable", {}, session)
-        client.send(
-            "Emulation.setDeviceMetricsOverride",
-            {**LAPTOP, "deviceScaleFactor": 1, "mobile": False},
-            session,
-        )
-        page_url = small_run["report"].resolve().as_uri()
-        client.send("Page.navigate", {"url": page_url}, session)
-        client.wait_for("Page.loadEventFired", session)
-        facts = client.evaluate(PAGE_FACTS, session)
+    page_url = small_run["report"].resolve().as_uri()
+    problems: list[str] = []
+    requested: list[str] = []
 
-        size = client.send("Page.getLayoutMetrics", {}, session)["cssContentSize"]
-        shot = client.send(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "captureBeyondViewport": True,
-                "clip": {
-                    "x": 0,
-                    "y": 0,
-                    "width": size["width"],
-                    "height": size["height"],
-                    "scale": 1,
-                },
-            },
-            session,
-        )
-        screenshot = out / "report.png"
-        screenshot.write_bytes(base64.b64decode(shot["data"]))
+    def on_console(message) -> None:
+        if message.type in ("error", "assert"):
+            problems.append(f"console.{message.type}: {message.text} ({message.location})")
 
-        client.send("Emulation.setEmulatedMedia", {"media": "print"}, session)
-        printed = client.evaluate(PRINT_FACTS, session)
-        pdf = client.send("Page.printToPDF", {"printBackground": True}, session)
-        pdf_path = out / "report.pdf"
-        pdf_path.write_bytes(base64.b64decode(pdf["data"]))
-        # Let late console messages (if any) arrive before reading the events.
-        client.evaluate("new Promise((done) => setTimeout(done, 200))", session)
-        events = [e for e in client.events if e.get("sessionId") == session]
+    def on_dialog(dialog) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def only_the_page(route) -> None:
+        # Nothing but the report itself may load; anything else is refused (and recorded).
+        if route.request.url == page_url:
+            route.continue_()
+        else:
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=list(FLAGS), timeout=TIMEOUT_MS
+        )
         try:
-            client.send("Browser.close")
-        except Exception:  # the browser may close the socket before it answers
-            pass
-    finally:
-        if client is not None:
-            client.close()
-        _stop_browser(process)
+            context = browser.new_context(viewport=LAPTOP, device_scale_factor=1)
+            context.set_default_timeout(TIMEOUT_MS)
+            context.route("**/*", only_the_page)
+            page = context.new_page()
+            page.on("console", on_console)
+            page.on("pageerror", lambda error: problems.append(f"exception: {error}"))
+            page.on("dialog", on_dialog)
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(page_url, wait_until="load")
+            facts = page.evaluate(PAGE_FACTS)
+
+            screenshot = out / "report.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+
+            page.emulate_media(media="print")
+            printed = page.evaluate(PRINT_FACTS)
+            pdf_path = out / "report.pdf"
+            page.pdf(path=str(pdf_path), print_background=True)
+            # Let late console messages (if any) arrive before reading them.
+            page.wait_for_timeout(200)
+        finally:
+            browser.close()
     return {
         "facts": facts,
         "printed": printed,
-        "events": events,
+        "problems": problems,
+        "requested": requested,
         "screenshot": screenshot,
         "pdf": pdf_path,
         "page_url": page_url,
@@ -380,32 +248,12 @@ def browsed(browser_path, small_run, tmp_path_factory) -> dict:
 # --- The checks --------------------------------------------------------------------------------
 
 
-def _problems(events: list[dict]) -> list[str]:
-    found = []
-    for event in events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            found.append(f"console.{params['type']}: {params.get('args')}")
-        elif method == "Runtime.exceptionThrown":
-            found.append(f"exception: {params.get('exceptionDetails')}")
-        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-            found.append(f"log: {params['entry'].get('text')} ({params['entry'].get('url')})")
-        elif method == "Page.javascriptDialogOpening":
-            found.append(f"dialog: {params.get('message')}")
-    return found
-
-
 def test_no_console_errors_or_dialogs(browsed) -> None:
-    assert _problems(browsed["events"]) == []
+    assert browsed["problems"] == []
 
 
 def test_loads_nothing_but_itself(browsed) -> None:
-    requested = [
-        e["params"]["request"]["url"]
-        for e in browsed["events"]
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
-    assert requested == [browsed["page_url"]]
+    assert browsed["requested"] == [browsed["page_url"]]
 
 
 def test_one_row_per_comparison(browsed, small_run) -> None:

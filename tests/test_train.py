@@ -10,7 +10,7 @@ import pytest
 from dpo_titles.dataset import build_dataset
 from dpo_titles.errors import UserError
 from dpo_titles.recipes import load_recipe
-from dpo_titles.train import train_dpo
+from dpo_titles.train import fit_dpo
 
 # Small and quick: 32 training pairs, batch 4, 2 epochs = 16 optimizer steps.
 QUICK = {
@@ -51,7 +51,7 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
 ):
     recipe = load_recipe("local", QUICK)
     before = sorted(p.relative_to(dataset) for p in dataset.rglob("*"))
-    whole = train_dpo(str(tiny_model), dataset, tmp_path / "whole", recipe)
+    whole = fit_dpo(str(tiny_model), dataset, tmp_path / "whole", recipe)
     assert whole["global_step"] == EXPECTED_STEPS and whole["resumed_from_step"] == 0
     # Training reads its input artifact and writes nothing into it (no datasets cache files).
     assert sorted(p.relative_to(dataset) for p in dataset.rglob("*")) == before
@@ -64,14 +64,14 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
         import os, signal
         from transformers import TrainerCallback
         from dpo_titles.recipes import load_recipe
-        from dpo_titles.train import train_dpo
+        from dpo_titles.train import fit_dpo
 
         class Kill(TrainerCallback):
             def on_save(self, args, state, control, **kwargs):
                 if state.global_step >= 8:
                     os.kill(os.getpid(), signal.SIGKILL)
 
-        train_dpo({str(tiny_model)!r}, {str(dataset)!r}, {str(tmp_path / "run")!r},
+        fit_dpo({str(tiny_model)!r}, {str(dataset)!r}, {str(tmp_path / "run")!r},
                   load_recipe("local", {QUICK!r}), checkpoint_dir={str(ckpt)!r},
                   callbacks=[Kill()])
         """
@@ -81,9 +81,7 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
     assert (ckpt / "checkpoint-8" / "trainer_state.json").is_file()
     assert not (tmp_path / "run").exists()  # nothing half-written looks like a model
 
-    resumed = train_dpo(
-        str(tiny_model), dataset, tmp_path / "run", recipe, checkpoint_dir=str(ckpt)
-    )
+    resumed = fit_dpo(str(tiny_model), dataset, tmp_path / "run", recipe, checkpoint_dir=str(ckpt))
     assert resumed["resumed_from_step"] == 8
     assert resumed["global_step"] == whole["global_step"] == EXPECTED_STEPS
     history = json.loads((tmp_path / "run" / "log_history.json").read_text())
@@ -98,10 +96,10 @@ def test_killed_training_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path, dataset, tiny_model):
     ckpt = tmp_path / "ckpt"
     quick = load_recipe("local", {**QUICK, "num_train_epochs": 1})
-    train_dpo(str(tiny_model), dataset, tmp_path / "a", quick, checkpoint_dir=str(ckpt))
+    fit_dpo(str(tiny_model), dataset, tmp_path / "a", quick, checkpoint_dir=str(ckpt))
     other = load_recipe("local", {**QUICK, "num_train_epochs": 1, "beta": 0.5})
     with pytest.raises(UserError, match=r"belongs to a run with other settings \(recipe\)"):
-        train_dpo(str(tiny_model), dataset, tmp_path / "b", other, checkpoint_dir=str(ckpt))
+        fit_dpo(str(tiny_model), dataset, tmp_path / "b", other, checkpoint_dir=str(ckpt))
 
 
 def _max_weight_change(a_dir, b_dir) -> float:
@@ -118,7 +116,7 @@ def test_lora_is_merged_on_save_by_default(tmp_path, dataset, tiny_model):
     recipe = load_recipe(
         "lora", {**QUICK, "num_train_epochs": 1, "learning_rate": 1e-3, "max_length": 128}
     )
-    stats = train_dpo(str(tiny_model), dataset, tmp_path / "merged", recipe)
+    stats = fit_dpo(str(tiny_model), dataset, tmp_path / "merged", recipe)
     assert stats["global_step"] == EXPECTED_STEPS // 2
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     assert (tmp_path / "merged" / "config.json").is_file()
@@ -131,7 +129,7 @@ def test_lora_adapter_only_output_loads_on_the_base(tmp_path, dataset, tiny_mode
     recipe = load_recipe(
         "lora", {**QUICK, "num_train_epochs": 1, "learning_rate": 1e-3, "lora.merge": "false"}
     )
-    train_dpo(str(tiny_model), dataset, tmp_path / "adapter", recipe)
+    fit_dpo(str(tiny_model), dataset, tmp_path / "adapter", recipe)
     folder = tmp_path / "adapter"
     assert (folder / "adapter_config.json").is_file()
     assert not (folder / "model.safetensors").exists()
@@ -162,7 +160,7 @@ def test_precomputed_reference_log_probs_train(tmp_path, dataset, tiny_model):
     recipe = load_recipe(
         "local", {**QUICK, "num_train_epochs": 1, "precompute_ref_log_probs": "true"}
     )
-    stats = train_dpo(str(tiny_model), dataset, tmp_path / "pre", recipe, callbacks=[Columns()])
+    stats = fit_dpo(str(tiny_model), dataset, tmp_path / "pre", recipe, callbacks=[Columns()])
     assert stats["global_step"] == EXPECTED_STEPS // 2
     assert "train_rewards/margins" in stats and "eval_loss" in stats
     # The reference log-probs were computed once and ride in every batch.
@@ -173,7 +171,7 @@ def test_doubled_end_of_turn_token_is_refused(tmp_path, tiny_model):
     # Titles that already end in the template's end-of-turn token (huggingface/trl#4481).
     build_dataset(_prefs(6, suffix="<|im_end|>"), tmp_path / "ds", val_fraction=0.2, seed=0)
     with pytest.raises(UserError, match="trl#4481"):
-        train_dpo(str(tiny_model), tmp_path / "ds", tmp_path / "out", load_recipe("local", QUICK))
+        fit_dpo(str(tiny_model), tmp_path / "ds", tmp_path / "out", load_recipe("local", QUICK))
     assert not (tmp_path / "out").exists()
 
 

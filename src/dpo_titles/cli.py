@@ -20,6 +20,7 @@ from .api_calls import CallPolicy
 from .errors import NothingMade, UserError, exit_status, one_line
 from .files import DEFAULT_MAX_INPUT_MB, input_limit
 from .settings import (
+    Agreement,
     Evaluation,
     Generation,
     Labelling,
@@ -111,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="warnings and errors only; no progress bars"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="warnings and errors only, no progress bars (the summary still goes to stdout)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.commands = {}
@@ -139,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="preferences CSV to write")
     _add_output(p)
     add_settings(p, Labelling)
+    _add_api(p)
+
+    p = sub("agreement", help="measure a judge against human-labelled pairs (kappa, flips)")
+    p.add_argument(
+        "--human",
+        required=True,
+        help="human-labelled pairs: CSV with idea, chosen, rejected (and verdict: tie), e.g. "
+        "from `annotate` (local or gs://)",
+    )
+    p.add_argument("--out", help="also write the figures here (JSON)")
+    _add_output(p)
+    add_settings(p, Labelling)
+    add_settings(p, Agreement)
     _add_api(p)
 
     p = sub("prepare", help="build TRL's preference dataset, split by idea")
@@ -258,6 +275,20 @@ def run(args: argparse.Namespace) -> dict | list:
                 cache_dir=args.cache_dir,
                 force=args.force,
             )
+        case "agreement":
+            from .agreement import agreement_table
+
+            result = stages.agreement(
+                args.human,
+                args.out,
+                settings_from(Labelling, args),
+                settings_from(Agreement, args),
+                policy=policy,
+                cache_dir=args.cache_dir,
+                force=args.force,
+            )
+            print(agreement_table(result), file=sys.stderr)
+            return result
         case "prepare":
             return stages.prepare(
                 args.preferences,
@@ -412,8 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    if not args.quiet or args.command == "backends":
-        print(json.dumps(result, default=str), file=summary)
+    print(json.dumps(result, default=str), file=summary)
     return 0
 
 

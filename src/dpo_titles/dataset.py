@@ -51,14 +51,16 @@ def check_preference_rows(rows: list[dict], name) -> list[dict]:
 
 
 def read_human_preferences(path, name: str | None = None) -> list[dict]:
-    """Human-labelled pairs (CSV: idea, chosen, rejected, optional judge), each checked: an
-    idea and two different titles. `name` is what to call the file in messages (its URI)."""
+    """Human-labelled pairs (CSV: idea, chosen, rejected, optional judge and verdict), each
+    checked: an idea and two different titles. Rows whose verdict is `tie` (`annotate`'s "can't
+    tell") are no preference and are left out. `name` is what to call the file in messages."""
     from .files import read_csv
 
     rows = read_csv(path, ["idea", "chosen", "rejected"], "human preferences")
+    # Checked before ties are dropped, so an error names the row as the file numbers it.
     for row in check_preference_rows(rows, name or str(path)):
         row["judge"] = row.get("judge") or "human"
-    return rows
+    return [r for r in rows if (r.get("verdict") or "").strip().lower() != "tie"]
 
 
 def to_example(row: dict) -> dict:
@@ -133,24 +135,30 @@ def load_split(dataset_dir) -> dict:
     return split
 
 
-def load_dataset_dict(dataset_dir):
-    """The train and validation splits, loaded in memory; a damaged folder is a one-line
-    error that names it."""
+def read_saved_dataset(path: Path, fix: str):
+    """A folder `save_to_disk` wrote, loaded in memory; an unreadable one is a one-line error
+    that names it and says `fix`."""
     from datasets import load_from_disk
 
-    path = Path(dataset_dir) / HF_DIR
-    if not path.is_dir():
-        raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
     # In memory: otherwise every `map` (TRL's tokenization) writes cache-*.arrow files into the
     # input artifact, which another task may be reading or exporting, or which may be read-only.
     try:
-        data = load_from_disk(str(path), keep_in_memory=True)
+        return load_from_disk(str(path), keep_in_memory=True)
     except Exception as exc:  # noqa: BLE001 - datasets and pyarrow raise many kinds for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = " ".join(str(exc).split())[:200] or type(exc).__name__
+        kind = "is not a saved dataset" if isinstance(exc, FileNotFoundError) else "cannot be read"
         raise UserError(
-            f"dataset files in {path} cannot be read ({type(exc).__name__}: {first[:200]}): "
-            "run `prepare` again"
+            f"dataset files in {path} {kind} ({type(exc).__name__}: {first}): {fix}"
         ) from None
+
+
+def load_dataset_dict(dataset_dir):
+    """The train and validation splits, loaded in memory; a damaged folder is a one-line
+    error that names it."""
+    path = Path(dataset_dir) / HF_DIR
+    if not path.is_dir():
+        raise UserError(f"{dataset_dir} is not a dataset folder from `dpo-titles prepare`")
+    data = read_saved_dataset(path, "run `prepare` again")
     missing = [s for s in ("train", "validation") if s not in data]
     if missing:
         raise UserError(

@@ -111,7 +111,7 @@ def summarise(rows: list[dict], flips: int) -> dict:
     }
 
 
-def evaluate_models(
+def compare_models(
     base_model: str,
     tuned_model: str,
     ideas: list[str],

@@ -216,16 +216,12 @@ def dataset_card(dataset, repo_id: str, description: str | None = None) -> str:
 
 
 def _load_dataset_dict(folder: Path):
-    from datasets import Dataset, DatasetDict, load_from_disk
+    from datasets import Dataset, DatasetDict
+
+    from .dataset import read_saved_dataset
 
     _folder_files(folder, "dataset")
-    try:
-        loaded = load_from_disk(str(folder))
-    except FileNotFoundError as exc:
-        raise UserError(
-            f"dataset folder {folder} is not a saved dataset ({' '.join(str(exc).split())[:160]}): "
-            "pass a folder written by DatasetDict.save_to_disk"
-        ) from None
+    loaded = read_saved_dataset(folder, "pass a folder written by DatasetDict.save_to_disk")
     if isinstance(loaded, Dataset):
         loaded = DatasetDict({"train": loaded})
     if not isinstance(loaded, DatasetDict) or not len(loaded):

@@ -52,27 +52,32 @@ def candidate_pairs(candidates: list[dict]) -> list[tuple[str, str, str]]:
     ]
 
 
-def _pairwise(pairs, judge):
+# What the judge made of a pair (idea, a, b) when asked twice: a or b won both times, both times
+# a tie, a position flip (the verdict followed the position), or a failed call.
+OUTCOMES = ("a", "b", "tie", "flip", "failed")
+
+
+def _pairwise(pairs, judge) -> tuple[list[tuple[str, str]], int]:
     forward = [(i, a, b) for i, a, b in pairs]
     backward = [(i, b, a) for i, a, b in pairs]
     # One batch, so an API judge keeps all its connections busy.
     verdicts = judge.compare_many(forward + backward)
     v1s, v2s = verdicts[: len(pairs)], verdicts[len(pairs) :]
-    prefs, counts = [], {"ties": 0, "position_flips": 0, "failures": 0}
-    for (idea, a, b), v1, v2 in zip(pairs, v1s, v2s, strict=True):
+    outcomes = []
+    for (_, a, b), v1, v2 in zip(pairs, v1s, v2s, strict=True):
         if "error" in (v1.winner, v2.winner):
-            counts["failures"] += 1
+            outcomes.append(("failed", ""))
             continue
         # In the swapped call "A" is title b, so a consistent judge answers the mirror.
         first = {"A": a, "B": b}.get(v1.winner)
         second = {"A": b, "B": a}.get(v2.winner)
         if first is None and second is None:
-            counts["ties"] += 1
+            outcomes.append(("tie", v1.rationale))
         elif first != second:
-            counts["position_flips"] += 1
+            outcomes.append(("flip", v1.rationale))
         else:
-            prefs.append(_pref(idea, first, b if first == a else a, judge, v1.rationale))
-    return prefs, counts, 2 * len(pairs)
+            outcomes.append(("a" if first == a else "b", v1.rationale))
+    return outcomes, 2 * len(pairs)
 
 
 def _shuffled(titles: list[str], idea: str, round_: int) -> list[int]:
@@ -85,7 +90,8 @@ def _shuffled(titles: list[str], idea: str, round_: int) -> list[int]:
     return order
 
 
-def _listwise(by_idea: dict[str, list[str]], judge):
+def _listwise(by_idea: dict[str, list[str]], judge) -> tuple[dict, int]:
+    """Outcomes keyed by (idea, a, b), a before b in the idea's own order of titles."""
     ideas = [i for i, ts in by_idea.items() if len(ts) >= 2]
     requests, shown = [], []
     for round_ in (0, 1):
@@ -95,13 +101,13 @@ def _listwise(by_idea: dict[str, list[str]], judge):
             requests.append((idea, [by_idea[idea][k] for k in order]))
     rankings = judge.rank_many(requests)
     half = len(ideas)
-    prefs, counts = [], {"ties": 0, "position_flips": 0, "failures": 0}
+    outcomes = {}
     for n, idea in enumerate(ideas):
         titles = by_idea[idea]
-        pairs = len(titles) * (len(titles) - 1) // 2
         r1, r2 = rankings[n], rankings[half + n]
+        combos = list(itertools.combinations(range(len(titles)), 2))
         if r1 is None or r2 is None:
-            counts["failures"] += pairs
+            outcomes.update({(idea, titles[a], titles[b]): ("failed", "") for a, b in combos})
             continue
         # Map each ranking back from shown positions to the idea's own title indices.
         pos1 = {shown[n][k]: p for p, k in enumerate(r1.order)}
@@ -109,15 +115,43 @@ def _listwise(by_idea: dict[str, list[str]], judge):
         score = None
         if r1.scores is not None:
             score = {shown[n][k]: s for k, s in enumerate(r1.scores)}
-        for a, b in itertools.combinations(range(len(titles)), 2):
+        for a, b in combos:
             if score is not None and abs(score[a] - score[b]) < TIE_MARGIN:
-                counts["ties"] += 1
+                outcome = "tie"
             elif (pos1[a] < pos1[b]) != (pos2[a] < pos2[b]):
-                counts["position_flips"] += 1
+                outcome = "flip"
             else:
-                win, lose = (a, b) if pos1[a] < pos1[b] else (b, a)
-                prefs.append(_pref(idea, titles[win], titles[lose], judge, r1.rationale))
-    return prefs, counts, len(requests)
+                outcome = "a" if pos1[a] < pos1[b] else "b"
+            outcomes[(idea, titles[a], titles[b])] = (outcome, r1.rationale)
+    return outcomes, len(requests)
+
+
+_MIRROR = {"a": "b", "b": "a"}
+
+
+def judge_pairs(
+    pairs: list[tuple[str, str, str]], judge: Judge, mode: str = "pairwise"
+) -> tuple[list[tuple[str, str]], int]:
+    """The judge's outcome (one of OUTCOMES) and rationale for each pair (idea, a, b), each
+    asked twice as `mode` asks; and the number of calls made."""
+    from .errors import UserError
+
+    if mode not in MODES:
+        raise UserError(f"unknown judge mode {mode!r}: choose pairwise or listwise")
+    if mode == "pairwise":
+        return _pairwise(pairs, judge)
+    by_idea: dict[str, list[str]] = defaultdict(list)
+    for idea, a, b in pairs:
+        by_idea[idea].extend(t for t in (a, b) if t not in by_idea[idea])
+    found, calls = _listwise(dict(by_idea), judge)
+    outcomes = []
+    for idea, a, b in pairs:
+        if (idea, a, b) in found:
+            outcomes.append(found[(idea, a, b)])
+        else:
+            outcome, rationale = found[(idea, b, a)]
+            outcomes.append((_MIRROR.get(outcome, outcome), rationale))
+    return outcomes, calls
 
 
 def _pref(idea, chosen, rejected, judge, rationale) -> dict:
@@ -135,17 +169,17 @@ def label_pairs(
     candidates: list[dict], judge: Judge, mode: str = "pairwise"
 ) -> tuple[list[dict], dict]:
     """Label the candidates' pairs; return preference rows and statistics."""
-    from .errors import UserError
-
-    if mode not in MODES:
-        raise UserError(f"unknown judge mode {mode!r}: choose pairwise or listwise")
     began = time.perf_counter()
-    by_idea = titles_by_idea(candidates)
     pairs = candidate_pairs(candidates)
-    if mode == "pairwise":
-        prefs, counts, calls = _pairwise(pairs, judge)
-    else:
-        prefs, counts, calls = _listwise(by_idea, judge)
+    outcomes, calls = judge_pairs(pairs, judge, mode)
+    prefs, counts = [], {"ties": 0, "position_flips": 0, "failures": 0}
+    counted = {"tie": "ties", "flip": "position_flips", "failed": "failures"}
+    for (idea, a, b), (outcome, rationale) in zip(pairs, outcomes, strict=True):
+        if outcome in counted:
+            counts[counted[outcome]] += 1
+        else:
+            chosen, rejected = (a, b) if outcome == "a" else (b, a)
+            prefs.append(_pref(idea, chosen, rejected, judge, rationale))
     judged = len(pairs) - counts["failures"]
     stats = {
         "mode": mode,

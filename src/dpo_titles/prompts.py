@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# The seed project's prompt, word for word; changing it changes what the model is trained on.
+# The original project's prompt, word for word; changing it changes what the model is trained on.
 PROMPT_TEMPLATE = (
     "Given the YouTube video idea, write an engaging title.\n\n"
     "**Video Idea**: {idea}\n\n"
@@ -30,8 +30,8 @@ def is_compliant(title: str) -> bool:
 
 
 def generation_prompt(idea: str, n: int, avoid: list[str] | None = None) -> str:
-    """The seed's prompt, asking an API model for `n` titles in one answer; a top-up names the
-    titles already written so that the model does not repeat them."""
+    """The original project's prompt, asking an API model for `n` titles in one answer; a top-up
+    names the titles already written so that the model does not repeat them."""
     text = (
         render_prompt(idea)
         + f"\n\nWrite {n} different titles for this video. Answer with a numbered list of "

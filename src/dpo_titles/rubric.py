@@ -1,4 +1,4 @@
-"""A deterministic rubric for YouTube titles, built from the seed's guidance.
+"""A deterministic rubric for YouTube titles, built from the original project's guidance.
 
 It needs no model and no key, so the embedded default can label preferences offline and a test can
 know the right answer. A title's score is the sum of these parts (higher is better):

@@ -1,4 +1,9 @@
-"""The ranges numeric settings must fall in, and the one error that names a setting out of range.
+"""Every stage's settings, defined once, and the ranges they must fall in.
+
+`Sampling`, `Generation`, `Labelling`, `Split` and `Evaluation` (and `api_calls.CallPolicy`) hold
+each setting's default, help line and check; the command line's flags (`cli.add_settings`), the
+pipeline's `gen_*`, `sample_*`, `label_*`, `prepare_*` and `eval_*` parameters and the components
+are derived from them (tests/test_settings.py asserts that every layer agrees).
 
 Every setting is checked where its value is made (the dataclass of its concern, or the stage
 that takes it), so the command line, the components and the pipeline's preflight refuse the same
@@ -178,6 +183,17 @@ class Labelling:
     def __post_init__(self):
         _choose("judge", self.judge, _backend_names("judge"))
         _choose("mode", self.mode, ("listwise", "pairwise"))
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The judge measured against people (`agreement.py`): the seed of the pairs' order and of
+    the bootstrap interval."""
+
+    seed: int = setting(42, "random seed of the pairs' order and the bootstrap over ideas")
+
+    def __post_init__(self):
+        check_seed("seed", self.seed)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ from .api_calls import CallPolicy
 from .errors import NothingMade, UserError
 from .files import read_csv, read_json, write_json
 from .outputs import check_companion, check_output
-from .settings import Evaluation, Generation, Labelling, Sampling, Split, check_number
+from .settings import (
+    Agreement,
+    Evaluation,
+    Generation,
+    Labelling,
+    Sampling,
+    Split,
+    check_number,
+)
 from .storage import local_csv, local_input
 
 log = logging.getLogger(__name__)
@@ -164,6 +172,37 @@ def label(
     return stats
 
 
+def agreement(
+    human_path: str,
+    out_path: str | None,
+    labelling: Labelling,
+    settings: Agreement,
+    *,
+    policy: CallPolicy | None = None,
+    cache_dir: str | None = None,
+    force: bool = False,
+) -> dict:
+    """Have the judge label the human-labelled pairs and measure how far it agrees with the
+    people (agreement, Cohen's kappa, flips); written to `out_path` (JSON) when given."""
+    from .agreement import measure_agreement
+    from .dataset import check_preference_rows
+    from .providers import make_judge
+
+    if out_path:
+        check_output(out_path, inputs=[human_path], force=force, what="--out", folder=False)
+    rows = read_csv(local_csv(human_path), ["idea", "chosen", "rejected"], "human preferences")
+    check_preference_rows(rows, human_path)
+    if not rows:
+        raise UserError(f"{human_path} holds no labelled pairs: label some with `annotate`")
+    judge = make_judge(
+        labelling.judge, labelling.model, cache_dir=cache_dir, policy=policy or CallPolicy()
+    )
+    result = measure_agreement(rows, judge, labelling.mode, settings.seed)
+    if out_path:
+        write_json(out_path, result, force=force)
+    return result
+
+
 def prepare(
     preferences_path: str,
     out_dir: str,
@@ -216,7 +255,7 @@ def train(
     """Tune `model` with DPO. With `num_processes` > 1 (GPUs on one node), the same command runs
     under `accelerate launch`, one process per GPU, and this returns the figures it wrote."""
     from .recipes import load_recipe
-    from .train import TRAIN_METRICS_FILE, train_dpo
+    from .train import TRAIN_METRICS_FILE, fit_dpo
 
     chosen = load_recipe(local_input(recipe), overrides)
     check_number("num_processes", num_processes, low=1, integer=True)
@@ -259,7 +298,7 @@ def train(
         )
         return read_json(Path(out_dir) / TRAIN_METRICS_FILE, "training figures", dict)
     log.info("recipe %s: %s", chosen.name, json.dumps(chosen.as_dict()))
-    return train_dpo(
+    return fit_dpo(
         local_model,
         dataset_dir,
         out_dir,
@@ -289,7 +328,7 @@ def evaluate(
     final training figures) into `out_dir`. Fails when every comparison failed."""
     from .api_calls import summarise_causes
     from .dataset import load_dataset_dict, load_split
-    from .evaluate import evaluate_models, held_out_ideas, same_judge_warning, write_comparisons
+    from .evaluate import compare_models, held_out_ideas, same_judge_warning, write_comparisons
     from .ideas import load_ideas
     from .implicit_reward import implicit_reward_accuracy, sample_pairs
     from .label import write_failures
@@ -325,7 +364,7 @@ def evaluate(
     k = evaluation.samples_per_idea
     if sampling.temperature == 0:
         log.info("temperature 0: deterministic beam search, the %d best beams per idea", k)
-    rows, metrics = evaluate_models(
+    rows, metrics = compare_models(
         base_model, tuned_model, ideas, judge, k, SamplingConfig.of(sampling, evaluation.seed)
     )
     failures = getattr(judge, "failures", [])
@@ -373,7 +412,7 @@ def report(
 ) -> dict:
     """Write the HTML report of a run from its evaluation folder and tuned model."""
     from .evaluate import read_comparisons
-    from .report import run_configuration, write_report
+    from .report import run_configuration, save_report
     from .train import HISTORY_FILE
 
     began = time.perf_counter()
@@ -396,7 +435,7 @@ def report(
         metrics["warnings"] = [*metrics.get("warnings", []), missing]
     full_config = run_configuration(metrics, model_dir, candidates_path, dataset_dir)
     full_config.update(config or {})
-    write_report(
+    save_report(
         out_path,
         metrics=metrics,
         log_history=history,

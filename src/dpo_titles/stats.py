@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 import statistics
 
+# The two-sided 95% normal quantile.
+Z95 = 1.959963984540054
 
-def wilson_interval(p_hat: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+
+def wilson_interval(p_hat: float, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a proportion; (0, 1) when there is no data."""
     if n <= 0:
         return 0.0, 1.0

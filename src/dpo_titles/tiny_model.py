@@ -164,7 +164,7 @@ def build_tiny_model(
     block = config.pretrain_block
     blocks = [stream[i : i + block] for i in range(0, len(stream) - block + 1, block)]
     pretrain = [(b, b) for b in blocks]
-    # Phase 2: the chat format with the seed's prompt; only the answer is learned.
+    # Phase 2: the chat format with the original project's prompt; only the answer is learned.
     chat = _encode_examples(tokenizer, pairs)
     history = []
     history += _train_phase(

@@ -254,7 +254,7 @@ def run_fields(
     }
 
 
-def train_dpo(
+def fit_dpo(
     model_path: str,
     dataset_dir,
     out_dir,

@@ -93,21 +93,21 @@ def backend(name: str, role: str | None = None) -> Backend:
     return spec
 
 
-def _client(spec: Backend):
+def _make(name: str, role: str, model: str | None, options: dict):
+    spec = backend(name, role)
     module, _, cls = spec.client.partition(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    client = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return client.create(spec, model or None, **options)
 
 
 def make_generator(name: str, model: str | None = None, **options) -> TitleGenerator:
     """The generator called `name` (see BACKENDS), for `model` (its default when empty)."""
-    spec = backend(name, "generate")
-    return _client(spec).create(spec, model or None, **options)
+    return _make(name, "generate", model, options)
 
 
 def make_judge(name: str, model: str | None = None, **options) -> Judge:
     """The judge called `name` (see BACKENDS), for `model` (its default when empty)."""
-    spec = backend(name, "judge")
-    return _client(spec).create(spec, model or None, **options)
+    return _make(name, "judge", model, options)
 
 
 def missing_keys(*names: str) -> list[str]:

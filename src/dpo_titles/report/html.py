@@ -15,6 +15,7 @@ from typing import Any
 
 from ..outputs import atomic_file
 from ..redaction import redact_config
+from ..stats import wilson_interval
 from .svg import (
     BLUE,
     GREEN,
@@ -34,7 +35,6 @@ from .svg import (
 )
 
 PAGE_TITLE = "DPO title tuning report"
-_Z95 = 1.959963984540054
 _VERDICTS = {"tuned": "tuned wins", "base": "base wins", "tie": "tie", "failed": "judge failed"}
 # Shown when a metrics file from before the evaluation stage wrote its own ``warnings`` names the
 # same judge for labelling and evaluation.
@@ -162,20 +162,18 @@ def _count(value: object) -> int | None:
     return int(number) if number is not None and number.is_integer() and number >= 0 else None
 
 
-def wilson_interval(p: float, n: int, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``p`` observed over ``n`` trials."""
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def _last(history: Sequence[Mapping[str, Any]], key: str) -> float | None:
     for entry in reversed(history):
         value = finite(entry.get(key))
         if value is not None:
             return value
     return None
+
+
+def _final(metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]], key: str):
+    """A final figure: the metrics' own, else the last the training history logged."""
+    value = finite(metrics.get(key))
+    return _last(history, key) if value is None else value
 
 
 def _points(history: Sequence[Mapping[str, Any]], key: str) -> list[tuple[float, float]]:
@@ -273,12 +271,8 @@ def _summary(
         )
     )
 
-    train_loss = finite(metrics.get("train_loss"))
-    if train_loss is None:
-        train_loss = _last(history, "train_loss")
-    eval_loss = finite(metrics.get("eval_loss"))
-    if eval_loss is None:
-        eval_loss = _last(history, "eval_loss")
+    train_loss = _final(metrics, history, "train_loss")
+    eval_loss = _final(metrics, history, "eval_loss")
     cards.append(
         _card(
             "Final loss",
@@ -287,12 +281,8 @@ def _summary(
         )
     )
 
-    accuracy = finite(metrics.get("eval_rewards/accuracies"))
-    if accuracy is None:
-        accuracy = _last(history, "eval_rewards/accuracies")
-    margin = finite(metrics.get("eval_rewards/margins"))
-    if margin is None:
-        margin = _last(history, "eval_rewards/margins")
+    accuracy = _final(metrics, history, "eval_rewards/accuracies")
+    margin = _final(metrics, history, "eval_rewards/margins")
     cards.append(
         _card(
             "Eval reward accuracy",
@@ -731,7 +721,7 @@ def build_report(
     )
 
 
-def write_report(
+def save_report(
     path: str | os.PathLike[str],
     *,
     metrics: dict,
