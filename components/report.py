@@ -10,6 +10,7 @@ def write_report(
     tuned_model: Input[Model],
     candidates: Input[Dataset],
     dataset: Input[Dataset],
+    agreement: Input[Artifact],
     report: Output[HTML],
     config: dict = {},
 ):
@@ -20,6 +21,7 @@ def write_report(
         tuned_model: Tuned model folder (its training log history).
         candidates: Candidates CSV (the generator's settings are read from it).
         dataset: Dataset folder (the split's settings are read from it).
+        agreement: The judge's agreement with people, from the agreement task.
         report: The HTML report.
         config: Extra entries for the report's configuration table.
     """
@@ -34,4 +36,5 @@ def write_report(
             config,
             candidates_path=candidates.path,
             dataset_dir=dataset.path,
+            agreement_path=agreement.path,
         )

@@ -8,6 +8,7 @@ import os
 
 from kfp import dsl, kubernetes
 
+from components.agreement import measure_agreement
 from components.evaluate import evaluate_models
 from components.export import export_results
 from components.generate import generate_titles
@@ -150,8 +151,9 @@ def dpo_titles_pipeline(
         api_response_cache: API back ends: response cache folder; empty for the cache volume's (or
             none).
         prepare_val_fraction: Share of ideas held out from training, for validation and evaluation.
-        prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected)
-            added to the judge's pairs before the split.
+        prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected;
+            e.g. from `dpo-titles annotate`) added to the judge's pairs before the split; the
+            label judge also labels them, and its agreement with people goes in the report.
         train_recipe: Training recipe (original, lora, local), or a recipe YAML path or gs://
             URI the preflight task can read; preflight resolves it with the overrides below and
             the train task reads that.
@@ -236,6 +238,22 @@ def dpo_titles_pipeline(
             _use_secret(api_task, api_secret, API_KEYS)
             api_task.set_cpu_request("1").set_memory_request("2G")
             _retry(api_task)
+    # Once per run, beside the shards: the label judge on the pairs people labelled.
+    agreed = measure_agreement(
+        human_preferences_uri=prepare_human_preferences_uri,
+        judge=label_judge,
+        mode=label_mode,
+        model=label_model,
+        seed=seed,
+        response_cache=api_response_cache,
+        cache_root=CACHE_MOUNT,
+        max_in_flight=api_max_in_flight,
+        requests_per_minute=api_requests_per_minute,
+    ).set_display_name("judge agreement")
+    agreed.after(checked)
+    _use_secret(agreed, api_secret, API_KEYS)
+    agreed.set_cpu_request("1").set_memory_request("2G")
+    _retry(agreed)
     candidates = merge_candidates(parts=dsl.Collected(gen.outputs["candidates"]))
     candidates.set_display_name("merge candidates")
     preferences = merge_preferences(parts=dsl.Collected(lab.outputs["preferences"]))
@@ -290,7 +308,7 @@ def dpo_titles_pipeline(
             medium="Memory",
             size_limit=SHM_SIZE,
         )
-    for cached in (gen, lab, trained, evaluated):
+    for cached in (gen, lab, agreed, trained, evaluated):
         _mount_cache(cached, cache_pvc)
     for cpu_task in (checked, prep):
         cpu_task.set_cpu_request("1").set_memory_request("2G")
@@ -314,4 +332,5 @@ def dpo_titles_pipeline(
         tuned_model=trained.outputs["model"],
         candidates=candidates.outputs["merged"],
         dataset=prep.outputs["dataset"],
+        agreement=agreed.outputs["agreement"],
     ).set_display_name("report")

@@ -23,6 +23,7 @@ OUTPUTS = {
     ("prepare-dataset", "dataset"): "dataset",
     ("train-dpo", "model"): "model",
     ("evaluate-models", "evaluation"): "evaluation",
+    ("measure-agreement", "agreement"): "agreement.json",
     ("write-report", "report"): "report.html",
 }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ RUN_ARTIFACTS = (
     "model/log_history.json",
     "model/README.md",
     "evaluation/metrics.json",
+    "agreement.json",
 )
 
 
@@ -118,3 +121,35 @@ def preflight_arguments(**given) -> dict:
     """The preflight component's parameters, as the pipeline passes them (see
     pipeline_arguments)."""
     return pipeline_arguments("preflight", **given)
+
+
+# --- A real browser (the report's and the annotation page's tests) ----------------------------
+
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
+APT_LINE = "apt-get install -y --no-install-recommends chromium"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _find_browser() -> str | None:
+    for name in BROWSER_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+# Session scope, like `tiny_model`: pytest sets up wider-scoped fixtures first, so a module-scoped
+# check would only skip after the tiny model had been built for nothing.
+@pytest.fixture(scope="session")
+def browser_path() -> str:
+    """The system Chromium's path; skipped without one, except under CI (then a failure)."""
+    path = _find_browser()
+    if path is None:
+        message = f"no {', '.join(BROWSER_NAMES)} on PATH; install it with `{APT_LINE}`"
+        if _in_ci():
+            pytest.fail(f"CI is set but {message}", pytrace=False)
+        pytest.skip(message)
+    return path

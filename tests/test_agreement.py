@@ -140,3 +140,92 @@ def test_the_command_refuses_a_file_without_the_columns(tmp_path, capsys):
     assert main(["agreement", "--human", str(bad), "--judge", "rubric"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "chosen" in err
+
+
+def comparisons(n: int = 8) -> list[dict]:
+    verdicts = ["tuned", "tuned", "base", "tie"]
+    return [
+        {
+            "idea": f"idea {i}",
+            "sample": "0",
+            "base_title": f"base {i}",
+            "tuned_title": f"tuned {i}",
+            "verdict": verdicts[i % 4],
+            "rationale": "",
+        }
+        for i in range(n)
+    ]
+
+
+def test_the_human_win_rate_stands_beside_the_judges():
+    from dpo_titles.agreement import human_evaluation
+
+    judged = comparisons()
+    # The person agrees with the judge on all but one comparison, and skipped none.
+    human = [dict(c, verdict=c["verdict"]) for c in judged]
+    human[2]["verdict"] = "tuned"  # the judge said base
+    result = human_evaluation(judged, human)
+    assert result["human_comparisons"] == result["matched"] == 8
+    assert (result["human_tuned"], result["human_base"], result["human_tie"]) == (5, 1, 2)
+    assert result["human_win_rate"] == (5 + 1) / 8
+    low, high = result["human_win_rate_ci"]
+    assert low < 0.75 < high
+    assert result["judge_win_rate_same"] == (4 + 1) / 8
+    assert result["human_judge_agreement"] == 7 / 8
+
+
+def test_report_shows_people_beside_the_judge(tmp_path):
+    from dpo_titles import stages
+    from dpo_titles.files import write_csv, write_json
+
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    judged = comparisons()
+    write_json(eval_dir / "metrics.json", {"win_rate": 0.625, "n_comparisons": 8})
+    write_csv(eval_dir / "comparisons.csv", judged, list(judged[0]))
+    (tmp_path / "model").mkdir()
+    hostile = "</td><script>alert(1)</script>"
+    human = write_csv(
+        tmp_path / "human_eval.csv",
+        [dict(c, verdict="tuned", labeller=hostile) for c in judged],
+        ["idea", "sample", "base_title", "tuned_title", "verdict", "labeller"],
+    )
+    rows = human_rows(ideas=4, per_idea=2)
+    agreement = measure_agreement(rows, KnowsThePeople(rows), seed=0)
+    write_json(tmp_path / "agreement.json", agreement)
+    summary = stages.report(
+        str(eval_dir),
+        str(tmp_path / "model"),
+        str(tmp_path / "report.html"),
+        agreement_path=str(tmp_path / "agreement.json"),
+        human_eval_path=str(human),
+    )
+    assert summary["human_win_rate"] == 1.0
+    html = (tmp_path / "report.html").read_text()
+    assert "human win rate of the tuned model" in html and "100.0%" in html
+    assert "agreement with people" in html and "<script>" not in html
+
+
+def test_a_human_eval_file_without_verdicts_is_refused(tmp_path):
+    from dpo_titles import stages
+    from dpo_titles.errors import UserError
+    from dpo_titles.files import write_csv, write_json
+
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    judged = comparisons()
+    write_json(eval_dir / "metrics.json", {"win_rate": 0.5, "n_comparisons": 8})
+    write_csv(eval_dir / "comparisons.csv", judged, list(judged[0]))
+    (tmp_path / "model").mkdir()
+    human = write_csv(
+        tmp_path / "h.csv",
+        [dict(c, verdict="") for c in judged],
+        ["idea", "sample", "base_title", "tuned_title", "verdict"],
+    )
+    with pytest.raises(UserError, match="holds no verdicts"):
+        stages.report(
+            str(eval_dir),
+            str(tmp_path / "model"),
+            str(tmp_path / "r.html"),
+            human_eval_path=str(human),
+        )

@@ -67,11 +67,14 @@ def test_stages_run_in_order(tmp_path, monkeypatch):
     assert set(tasks["prepare-dataset"]["dependentTasks"]) == {"merge-preferences"}
     # The train task reads the recipe preflight resolved, and the dataset.
     assert set(tasks["train-dpo"]["dependentTasks"]) == {"preflight", "prepare-dataset"}
+    # The judge's agreement with people runs once, after preflight, beside the shards.
+    assert set(tasks["measure-agreement"]["dependentTasks"]) == {"preflight"}
     assert set(tasks["write-report"]["dependentTasks"]) == {
         "evaluate-models",
         "train-dpo",
         "merge-candidates",
         "prepare-dataset",
+        "measure-agreement",
     }
 
 
@@ -88,6 +91,7 @@ def test_api_keys_reach_only_api_tasks_by_secret_name(tmp_path, monkeypatch):
         "exec-preflight": api_keys | {"HF_TOKEN"},
         "exec-generate-titles": api_keys,
         "exec-label-preferences": api_keys,
+        "exec-measure-agreement": api_keys,
         "exec-evaluate-models": api_keys,
         "exec-export-results": {"HF_TOKEN"},
     }

@@ -1,10 +1,12 @@
 """Each component's Python function, called as KFP calls it, with real artifact folders."""
 
+import csv
 import json
 
 import pytest
 from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
+from components.agreement import measure_agreement
 from components.evaluate import evaluate_models
 from components.generate import generate_titles
 from components.label import label_preferences
@@ -92,17 +94,41 @@ def test_components_chain(tmp_path, tiny_model, ideas_csv):
     )
     assert ev_m.metadata["n_comparisons"] == 6.0
     assert json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["n_comparisons"] == 6
+    # People labelled a few of the judge's pairs (and disagreed once): the judge is measured.
+    with open(tmp_path / "prefs", newline="", encoding="utf-8") as fh:
+        judged = list(csv.DictReader(fh))[:6]
+    judged[0]["chosen"], judged[0]["rejected"] = judged[0]["rejected"], judged[0]["chosen"]
+    with open(tmp_path / "human.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(
+            fh, fieldnames=["idea", "chosen", "rejected"], extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(judged)
+    agreed, agree_m = art(Artifact, tmp_path, "agreement"), art(Metrics, tmp_path, "agree_m")
+    measure_agreement.python_func(
+        **pipeline_arguments(
+            "measure-agreement",
+            agreement=agreed,
+            metrics=agree_m,
+            human_preferences_uri=str(tmp_path / "human.csv"),
+            cache_root="",
+        )
+    )
+    assert agree_m.metadata["pairs_compared"] == 6.0
+    assert agree_m.metadata["agreement"] == pytest.approx(5 / 6, abs=1e-4)
     report = art(HTML, tmp_path, "report.html")
     write_report.python_func(
         evaluation=ev,
         tuned_model=model,
         candidates=cands,
         dataset=ds,
+        agreement=agreed,
         report=report,
         config={"note": "component test"},
     )
     html = (tmp_path / "report.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html")
+    assert "agreement with people" in html and "83.3%" in html
     # The configuration is read back from the artifacts, not echoed from parameters.
     for shown in (m, "generator_temperature", "1.2", "split_seed", "component test"):
         assert shown in html, shown

@@ -15,6 +15,15 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
 
     ideas = bundled_ideas(tmp_path / "ideas.csv", 16, ("idea", "category"))
     rows = list(csv.DictReader(open(ideas, encoding="utf-8")))
+    # Pairs a person labelled (one "can't tell"), as `dpo-titles annotate` writes them.
+    human = tmp_path / "human.csv"
+    with open(human, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["idea", "chosen", "rejected", "verdict", "labeller"])
+        for n, row in enumerate(rows[:6]):
+            on_topic = " ".join(row["idea"].split()[:7]).title()[:70]
+            loud = f"YOU WON'T BELIEVE THIS!!! NUMBER {n}"
+            writer.writerow([row["idea"], on_topic, loud, "tie" if n == 0 else "preferred", "me"])
     code = main(
         [
             "--preset",
@@ -35,6 +44,8 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
             "sample_temperature=1.2",
             "--set",
             "shards=4",
+            "--set",
+            f"prepare_human_preferences_uri={human}",
         ]
     )
     out = capsys.readouterr().out
@@ -51,20 +62,38 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
     assert metrics["eval_judge"] == "rubric"
     html = (run / "report.html").read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
+    # The label judge was measured against the person, and the report says how it went.
+    agreement = json.loads((run / "agreement.json").read_text())
+    assert agreement["pairs_compared"] == 6 and agreement["judge"] == "rubric"
+    assert agreement["human_cant_tell_rate"] == round(1 / 6, 4)
+    assert "agreement with people" in html
     assert html.count('class="sample-row"') == metrics["n_comparisons"]
     # Four shards fanned out and merged back: every idea has candidates.
     cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
     assert {c["idea"] for c in cands} == {r["idea"] for r in rows}
-    # The command line writes the very titles the pipeline's generate task wrote, for the same
-    # ideas, model, seed and settings (every default is the settings dataclasses' own).
+    # The command line writes the very titles the pipeline's generate tasks wrote, for the same
+    # ideas, model, seed and settings (every default is the settings dataclasses' own): here
+    # for each of the four shards, the ideas dealt to it (sampling is seeded per batch).
     from dpo_titles.cli import main as cli
+    from dpo_titles.shards import select_shard
 
-    argv = ["generate", "--ideas", str(run / "ideas.csv"), "--model", str(tiny_model)]
-    assert cli(["-q", *argv, "--out", str(tmp_path / "cli.csv")]) == 0
-    from_cli = list(csv.DictReader(open(tmp_path / "cli.csv", encoding="utf-8")))
-    assert [(c["idea"], c["sample"], c["title"]) for c in from_cli] == [
-        (c["idea"], c["sample"], c["title"]) for c in cands
-    ]
+    validated = list(csv.DictReader(open(run / "ideas.csv", encoding="utf-8")))
+    for shard in range(4):
+        dealt = select_shard(validated, shard, 4)
+        part = tmp_path / f"shard{shard}.csv"
+        with open(part, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(validated[0]))
+            writer.writeheader()
+            writer.writerows(dealt)
+        out = tmp_path / f"cli{shard}.csv"
+        argv = ["-q", "generate", "--ideas", str(part), "--model", str(tiny_model)]
+        argv += ["--temperature", "1.2"]  # as the run was given
+        assert cli([*argv, "--out", str(out)]) == 0
+        from_cli = list(csv.DictReader(open(out, encoding="utf-8")))
+        ideas_here = {r["idea"] for r in dealt}
+        assert [(c["idea"], c["sample"], c["title"]) for c in from_cli] == [
+            (c["idea"], c["sample"], c["title"]) for c in cands if c["idea"] in ideas_here
+        ]
 
 
 def test_run_local_fails_cleanly_on_bad_ideas(tmp_path, capsys):

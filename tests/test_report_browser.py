@@ -16,16 +16,12 @@ Playwright launches that system Chromium by path (`executable_path`); it downloa
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
 
-BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
-APT_LINE = "apt-get install -y --no-install-recommends chromium"
 FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -39,31 +35,6 @@ FLAGS = (
 LAPTOP = {"width": 1366, "height": 900}
 NASTY = "</td><script>alert(1)</script><img src=x onerror=alert(2)>"
 TIMEOUT_MS = 60_000
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _find_browser() -> str | None:
-    for name in BROWSER_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-# Session scope, like `tiny_model`: pytest sets up wider-scoped fixtures first, so a module-scoped
-# check would only skip after the tiny model had been built for nothing.
-@pytest.fixture(scope="session")
-def browser_path() -> str:
-    path = _find_browser()
-    if path is None:
-        message = f"no {', '.join(BROWSER_NAMES)} on PATH; install it with `{APT_LINE}`"
-        if _in_ci():
-            pytest.fail(f"CI is set but {message}", pytrace=False)
-        pytest.skip(message)
-    return path
 
 
 # --- A small real run ---------------------------------------------------------------------------

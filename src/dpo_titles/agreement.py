@@ -155,3 +155,47 @@ def agreement_table(result: dict) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def human_evaluation(comparisons: list[dict], human: list[dict]) -> dict:
+    """People's blind verdicts on base-vs-tuned comparisons (`annotate --comparisons`) beside
+    the judge's: the human win rate of the tuned model (ties count half) with its Wilson
+    interval, the judge's on the same comparisons, and how often the two verdicts agree (with
+    Cohen's kappa over tuned / base / tie)."""
+    from .stats import wilson_interval
+
+    def key(row: dict) -> tuple:
+        return (row["idea"], str(row.get("sample", "")), row["base_title"], row["tuned_title"])
+
+    judged = {key(c): c["verdict"] for c in comparisons if c.get("verdict") != "failed"}
+    people = [
+        (h["verdict"], judged.get(key(h)))
+        for h in human
+        if h.get("verdict") in ("tuned", "base", "tie")
+    ]
+    n = len(people)
+
+    def win_rate(verdicts: list[str]) -> float | None:
+        if not verdicts:
+            return None
+        return (verdicts.count("tuned") + 0.5 * verdicts.count("tie")) / len(verdicts)
+
+    rate = win_rate([h for h, _ in people])
+    both = [(h, j) for h, j in people if j is not None]
+    kappa = cohens_kappa([h for h, _ in both], [j for _, j in both])
+    return {
+        "human_comparisons": n,
+        "human_tuned": sum(h == "tuned" for h, _ in people),
+        "human_base": sum(h == "base" for h, _ in people),
+        "human_tie": sum(h == "tie" for h, _ in people),
+        "human_win_rate": None if rate is None else round(rate, 4),
+        "human_win_rate_ci": None
+        if rate is None
+        else [round(v, 4) for v in wilson_interval(rate, n)],
+        "judge_win_rate_same": None if not both else round(win_rate([j for _, j in both]), 4),
+        "matched": len(both),
+        "human_judge_agreement": round(sum(h == j for h, j in both) / len(both), 4)
+        if both
+        else None,
+        "human_judge_kappa": None if kappa is None else round(kappa, 4),
+    }

@@ -224,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", help="candidates CSV (its generator settings are shown)")
     p.add_argument("--dataset", help="dataset folder (its split settings are shown)")
     p.add_argument("--config", help="JSON file of extra configuration to show in the report")
+    p.add_argument(
+        "--agreement", help="the judge's agreement with people (JSON from `agreement --out`)"
+    )
+    p.add_argument(
+        "--human-eval",
+        help="blind human verdicts on the comparisons (CSV from `annotate --comparisons`)",
+    )
 
     p = sub("export", help="send the dataset and the model to gs:// and/or the Hub")
     p.add_argument("--dataset", help="dataset folder from `prepare`")
@@ -240,6 +247,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: the built-in setting)")
     p.add_argument("--seed", type=int, help="random seed (default: the built-in setting)")
+
+    from .annotate import DEFAULT_SEED
+
+    p = sub("annotate", help="label title pairs yourself, on a local web page")
+    p.add_argument(
+        "--candidates", help="candidates CSV from `generate`: pairs of each idea's titles"
+    )
+    p.add_argument(
+        "--comparisons",
+        help="comparisons.csv from `evaluate`: base against tuned title (the page never says "
+        "which is which)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="answers CSV, saved after every answer; an earlier one of `annotate` is resumed",
+    )
+    p.add_argument(
+        "--pairs", type=int, help="ask a seeded sample of this many pairs, spread over the ideas"
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sample and sides")
+    p.add_argument(
+        "--preferences",
+        help="with --candidates: ask only the pairs the judge labelled in this CSV from `label`",
+    )
+    p.add_argument("--labeller", help="name for the labeller column (default: your user name)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0: any free one")
 
     sub(
         "backends",
@@ -336,6 +370,8 @@ def run(args: argparse.Namespace) -> dict | list:
                 config,
                 args.candidates,
                 args.dataset,
+                agreement_path=args.agreement,
+                human_eval_path=args.human_eval,
                 force=args.force,
             )
         case "export":
@@ -364,6 +400,19 @@ def run(args: argparse.Namespace) -> dict | list:
                 config = replace(config, seed=args.seed)
             build_tiny_model(args.corpus, args.out, config, force=args.force)
             return {"out": args.out}
+        case "annotate":
+            from .annotate import annotate
+
+            return annotate(
+                args.out,
+                candidates=args.candidates,
+                comparisons=args.comparisons,
+                pairs=args.pairs,
+                seed=args.seed,
+                preferences=args.preferences,
+                labeller=args.labeller,
+                port=args.port,
+            )
         case "backends":
             from .providers import describe
 

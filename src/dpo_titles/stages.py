@@ -188,6 +188,12 @@ def agreement(
     from .dataset import check_preference_rows
     from .providers import make_judge
 
+    if not human_path:
+        # The pipeline without human pairs: nothing to measure, and the report says so.
+        result = {"pairs": 0, "pairs_compared": 0}
+        if out_path:
+            write_json(out_path, result, force=force)
+        return result
     if out_path:
         check_output(out_path, inputs=[human_path], force=force, what="--out", folder=False)
     rows = read_csv(local_csv(human_path), ["idea", "chosen", "rejected"], "human preferences")
@@ -408,9 +414,13 @@ def report(
     config: dict | None = None,
     candidates_path: str | None = None,
     dataset_dir: str | None = None,
+    agreement_path: str | None = None,
+    human_eval_path: str | None = None,
     force: bool = False,
 ) -> dict:
-    """Write the HTML report of a run from its evaluation folder and tuned model."""
+    """Write the HTML report of a run from its evaluation folder and tuned model; with the
+    judge's agreement with people (from `agreement`) and blind human verdicts on the
+    comparisons (from `annotate --comparisons`) when given."""
     from .evaluate import read_comparisons
     from .report import run_configuration, save_report
     from .train import HISTORY_FILE
@@ -418,7 +428,7 @@ def report(
     began = time.perf_counter()
     check_output(
         out_path,
-        inputs=[eval_dir, model_dir, candidates_path, dataset_dir],
+        inputs=[eval_dir, model_dir, candidates_path, dataset_dir, agreement_path, human_eval_path],
         force=force,
         what="--out",
         folder=False,
@@ -435,16 +445,36 @@ def report(
         metrics["warnings"] = [*metrics.get("warnings", []), missing]
     full_config = run_configuration(metrics, model_dir, candidates_path, dataset_dir)
     full_config.update(config or {})
+    agreement = None
+    if agreement_path:
+        agreement = read_json(local_input(agreement_path), "judge agreement", dict)
+    human_eval = None
+    if human_eval_path:
+        from .agreement import human_evaluation
+
+        human = read_csv(
+            local_csv(human_eval_path),
+            ["idea", "base_title", "tuned_title", "verdict"],
+            "human evaluation",
+        )
+        human_eval = human_evaluation(comparisons, human)
+        if not human_eval["human_comparisons"]:
+            raise UserError(
+                f"{human_eval_path} holds no verdicts (tuned, base or tie): label the "
+                "comparisons with `dpo-titles annotate --comparisons`"
+            )
     save_report(
         out_path,
         metrics=metrics,
         log_history=history,
         comparisons=comparisons,
         config=full_config,
+        agreement=agreement,
+        human_eval=human_eval,
         force=force,
     )
     log.info("report written to %s in %.1fs", out_path, time.perf_counter() - began)
-    return {"comparisons": len(comparisons)}
+    return {"comparisons": len(comparisons), **(human_eval or {})}
 
 
 def export(dataset_dir: str | None, model_dir: str | None, exports) -> dict:

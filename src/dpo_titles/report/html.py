@@ -135,6 +135,7 @@ _SECTIONS = (
     ("lengths", "Title lengths"),
     ("ideas", "By idea"),
     ("samples", "Samples"),
+    ("trust", "Trust the judge?"),
     ("config", "Configuration"),
     ("metrics", "All metrics"),
 )
@@ -542,6 +543,86 @@ def _samples(comparisons: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _trust(agreement: Mapping[str, Any] | None, human_eval: Mapping[str, Any] | None) -> str:
+    parts = []
+    if agreement and _count(agreement.get("pairs_compared")):
+        ci = agreement.get("kappa_ci")
+        kappa = _num(agreement.get("kappa"), 3)
+        if isinstance(ci, list) and len(ci) == 2:
+            kappa += f" (95% CI {_num(ci[0], 3)} to {_num(ci[1], 3)}, bootstrap over ideas)"
+        parts.append(
+            "<p>The judge <code>"
+            + esc(str(agreement.get("judge", "")))
+            + "</code> labelled the "
+            + esc(_num(agreement.get("pairs_compared")))
+            + " pairs people labelled (both orders, "
+            + esc(str(agreement.get("mode", "")))
+            + ").</p>"
+        )
+        parts.append(
+            _key_value_table(
+                [
+                    ("agreement with people", _rate(agreement.get("agreement"))),
+                    ("Cohen's kappa", kappa),
+                    ("judge position flips", _rate(agreement.get("position_flip_rate"))),
+                    ("people: can't tell", _rate(agreement.get("human_cant_tell_rate"))),
+                    ("judge: can't tell", _rate(agreement.get("judge_cant_tell_rate"))),
+                    ("failed calls", _num(agreement.get("failed"))),
+                ],
+                "trust",
+                ("figure", "value"),
+            )
+        )
+        confusion = agreement.get("confusion")
+        if isinstance(confusion, Mapping):
+            answers = list(confusion)
+            head = "".join(f"<th>judge: {esc(a)}</th>" for a in answers)
+            rows = "".join(
+                f"<tr><th>people: {esc(h)}</th>"
+                + "".join(f"<td>{esc(_num(confusion[h].get(a)))}</td>" for a in answers)
+                + "</tr>"
+                for h in answers
+                if isinstance(confusion[h], Mapping)
+            )
+            parts.append(
+                '<div class="table-wrap"><table class="confusion"><thead><tr><th></th>'
+                f"{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+            )
+    if human_eval and _count(human_eval.get("human_comparisons")):
+        ci = human_eval.get("human_win_rate_ci") or [None, None]
+        parts.append(
+            _key_value_table(
+                [
+                    ("blind human comparisons", _num(human_eval.get("human_comparisons"))),
+                    (
+                        "human win rate of the tuned model",
+                        f"{_rate(human_eval.get('human_win_rate'))} (Wilson 95% CI "
+                        f"{_rate(ci[0])} – {_rate(ci[1])})",
+                    ),
+                    (
+                        "judge's win rate, same comparisons",
+                        _rate(human_eval.get("judge_win_rate_same")),
+                    ),
+                    ("human and judge agree", _rate(human_eval.get("human_judge_agreement"))),
+                    (
+                        "Cohen's kappa (tuned / base / tie)",
+                        _num(human_eval.get("human_judge_kappa"), 3),
+                    ),
+                ],
+                "human-eval",
+                ("figure", "value"),
+            )
+        )
+    if not parts:
+        return (
+            '<p class="no-data">No human labels were given. Label pairs with '
+            "<code>dpo-titles annotate</code> and pass them as human preferences (the judge is "
+            "then measured against them), or label the comparisons blind and pass "
+            "<code>--human-eval</code> to <code>dpo-titles report</code>.</p>"
+        )
+    return "\n".join(parts)
+
+
 def _config_value(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -657,6 +738,8 @@ def build_report(
     log_history: list[dict],
     comparisons: list[dict],
     config: dict,
+    agreement: dict | None = None,
+    human_eval: dict | None = None,
 ) -> str:
     """Render the whole report as one HTML string.
 
@@ -706,6 +789,13 @@ def build_report(
             _samples(samples),
             "The title the judge preferred is in bold.",
         ),
+        _section(
+            "trust",
+            "How far to trust the judge",
+            _trust(agreement, human_eval),
+            "The judge against people: on pairs people labelled, and on blind human verdicts of "
+            "the comparisons above. Kappa 1 is full agreement, 0 what chance gives.",
+        ),
         _section("config", "Configuration", _config(config)),
         _section("metrics", "All metrics", _metrics_table(metrics)),
     ]
@@ -728,12 +818,19 @@ def save_report(
     log_history: list[dict],
     comparisons: list[dict],
     config: dict,
+    agreement: dict | None = None,
+    human_eval: dict | None = None,
     force: bool = False,
 ) -> Path:
     """Build the report and write it to ``path`` under the output policy (`outputs`); returns
     the path. A reader (the KFP UI, a retried task) never sees a half-written page."""
     text = build_report(
-        metrics=metrics, log_history=log_history, comparisons=comparisons, config=config
+        metrics=metrics,
+        log_history=log_history,
+        comparisons=comparisons,
+        config=config,
+        agreement=agreement,
+        human_eval=human_eval,
     )
     target = Path(path)
     with atomic_file(target, force=force) as tmp:
