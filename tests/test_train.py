@@ -173,24 +173,3 @@ def test_doubled_end_of_turn_token_is_refused(tmp_path, tiny_model):
     with pytest.raises(UserError, match="trl#4481"):
         fit_dpo(str(tiny_model), tmp_path / "ds", tmp_path / "out", load_recipe("local", QUICK))
     assert not (tmp_path / "out").exists()
-
-
-def test_several_gpus_run_the_same_command_under_accelerate():
-    from dpo_titles.cli import build_parser
-    from dpo_titles.launch import launch_command
-
-    cmd = launch_command(
-        4, "Qwen/x", "/data/ds", "/out/m", "lora", {"beta": "0.2", "lora.merge": False}, "/ck"
-    )
-    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
-    assert cmd[cmd.index("--num_processes") + 1] == "4" and "--multi_gpu" in cmd
-    train_args = cmd[cmd.index("dpo_titles.cli") + 1 :]
-    args = build_parser().parse_args(train_args)
-    assert (args.model, args.dataset, args.out, args.recipe) == (
-        "Qwen/x",
-        "/data/ds",
-        "/out/m",
-        "lora",
-    )
-    assert args.set == ["beta=0.2", "lora.merge=false"] and args.checkpoint_dir == "/ck"
-    assert args.num_processes == 1  # the launched processes train; they do not launch again

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-processes",
         type=int,
         default=1,
-        help="GPUs on this node to train on, one process each via accelerate",
+        help="GPUs on this node to train on, one process each (under torchrun)",
     )
 
     p = sub("evaluate", help="compare base and tuned models on held-out ideas")

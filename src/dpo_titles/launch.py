@@ -1,14 +1,23 @@
-"""Several GPUs on one node: the train stage again, under `accelerate launch`, a process per GPU.
+"""Training on several processes: the train stage again, under `torchrun`, a process per GPU.
 
-Data parallel: every process holds the model and takes its share of each batch, so the
-effective batch is `batch_size x gradient_accumulation_steps x processes`. Beyond one node,
-see "Training on more than one node" in the README (Kubeflow Trainer).
+One launcher for every distributed case. On one node, `train --num-processes N` (the pipeline's
+`gpu_count`) re-runs the same command under `torchrun --standalone`. On several nodes (a Kubeflow
+Trainer TrainJob), `torchrun` is the container's command and takes the node count, rank and
+rendezvous from the PET_* variables the Trainer sets. Either way each process reads its rank and
+the world size from the variables torchrun sets (RANK, LOCAL_RANK, WORLD_SIZE), which the
+Trainer's Accelerate state picks up; `accelerate launch` and the trl CLI ignore the Trainer's
+variables and would train at world size 1 (kubeflow/trainer#3930).
+
+Data parallel: every process holds the model and takes its own batches, so the effective batch
+is `per_device_train_batch_size x gradient_accumulation_steps x processes`. Only the first process
+writes the model.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -17,8 +26,13 @@ from .errors import UserError
 log = logging.getLogger(__name__)
 
 
-def launch_command(
-    num_processes: int,
+def world() -> tuple[int, int]:
+    """This process's (rank, world size), as torchrun (or a TrainJob's torchrun) set them; (0, 1)
+    for a single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train_arguments(
     model: str,
     dataset_dir: str,
     out_dir: str,
@@ -28,21 +42,8 @@ def launch_command(
     base_name: str | None = None,
     force: bool = False,
 ) -> list[str]:
+    """The `dpo-titles train` arguments that run this training again in another process."""
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(num_processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",  # the recipe's bf16 setting decides, inside the trainer
-        "--dynamo_backend",
-        "no",
-        "-m",
-        "dpo_titles.cli",
         "train",
         "--model",
         model,
@@ -66,8 +67,26 @@ def launch_command(
     return cmd
 
 
-def run_distributed(num_processes: int, *args) -> None:
-    cmd = launch_command(num_processes, *args)
+def launch_command(num_processes: int, *args, **kwargs) -> list[str]:
+    """`torchrun` on this node with `num_processes` workers, each running `dpo-titles train`."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",  # one node: a local rendezvous on a free port
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(num_processes),
+        "-m",
+        "dpo_titles.cli",
+        *train_arguments(*args, **kwargs),
+    ]
+
+
+def run_distributed(num_processes: int, *args, **kwargs) -> None:
+    """Run the training on `num_processes` processes of this node and wait for them."""
+    cmd = launch_command(num_processes, *args, **kwargs)
     log.info("training on %d processes: %s", num_processes, " ".join(cmd))
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:

@@ -259,7 +259,7 @@ def train(
     progress: bool = True,
 ) -> dict:
     """Tune `model` with DPO. With `num_processes` > 1 (GPUs on one node), the same command runs
-    under `accelerate launch`, one process per GPU, and this returns the figures it wrote."""
+    under `torchrun`, one process per GPU, and this returns the figures it wrote."""
     from .recipes import load_recipe
     from .train import TRAIN_METRICS_FILE, fit_dpo
 

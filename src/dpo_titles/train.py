@@ -18,6 +18,7 @@ from pathlib import Path
 from .dataset import load_dataset_dict
 from .errors import NothingMade, UserError
 from .files import json_text, write_json
+from .launch import world
 from .outputs import (
     atomic_dir,
     claim_workdir,
@@ -194,8 +195,8 @@ def _claim_checkpoint_dir(folder: Path, signature: dict) -> Path | None:
                 f"checkpoint folder {folder} belongs to a run with other settings "
                 f"({', '.join(changed)}): give this run its own checkpoint folder"
             )
-    elif int(os.environ.get("RANK", "0")) == 0:
-        # One writer under accelerate; the folder's own bookkeeping, so no ledger entry.
+    elif world()[0] == 0:
+        # One writer under torchrun; the folder's own bookkeeping, so no ledger entry.
         write_private_file(run_file, json_text(signature).encode("utf-8"))
     return _last_good_checkpoint(folder)
 
@@ -359,7 +360,7 @@ def fit_dpo(
         metrics["resumed_from_step"] = _step_of(resume_from)
         metrics["train_seconds"] = round(time.perf_counter() - began, 1)
         if not trainer.accelerator.is_main_process:
-            return metrics  # under accelerate, one process writes the model
+            return metrics  # under torchrun, one process writes the model
 
         model = trainer.model
         adapter_only = recipe.use_lora and not recipe.lora.merge
