@@ -100,3 +100,34 @@ def test_same_judge_for_labels_and_evaluation_is_warned_about(tmp_path, tiny_mod
         Sampling(),
     )
     assert metrics["warnings"] == [] and "implicit_reward_accuracy" not in metrics
+
+
+def test_summary_gives_an_interval_over_ideas_and_the_win_by_length():
+    rows = []
+    for i in range(8):
+        # Tuned titles win when longer and lose when shorter: a judge that likes length.
+        rows.append(
+            {
+                "idea": f"idea {i}",
+                "base_title": "x" * 40,
+                "tuned_title": "x" * 60,
+                "verdict": "tuned",
+            }
+        )
+        rows.append(
+            {
+                "idea": f"idea {i}",
+                "base_title": "x" * 60,
+                "tuned_title": "x" * 40,
+                "verdict": "base",
+            }
+        )
+        rows.append(
+            {"idea": f"idea {i}", "base_title": "x" * 50, "tuned_title": "y" * 50, "verdict": "tie"}
+        )
+    m = summarise(rows, 0)
+    assert m["win_rate"] == 0.5
+    assert m["win_rate_ideas_ci_low"] == m["win_rate_ideas_ci_high"] == 0.5  # every idea alike
+    bins = {b["bin"]: (b["n"], b["win_rate"]) for b in m["win_rate_by_length"]}
+    assert bins == {"tuned shorter": (8, 0.0), "about the same": (8, 0.5), "tuned longer": (8, 1.0)}
+    assert abs(m["win_rate_length_controlled"] - 0.5) < 0.05

@@ -637,3 +637,28 @@ def test_hostile_series_and_category_names_inside_svg() -> None:
         assert "<script" not in svg and "<img" not in svg and "</td>" not in svg
         assert NASTY_ESCAPED in svg
         assert f'aria-label="{NASTY_ESCAPED}"' in svg
+
+
+def test_the_win_rate_comes_with_its_interval_over_ideas_and_its_length_bins() -> None:
+    metrics = {
+        "win_rate": 0.7,
+        "n_comparisons": 40,
+        "win_rate_ci_low": 0.55,
+        "win_rate_ci_high": 0.82,
+        "win_rate_ideas_ci_low": 0.51,
+        "win_rate_ideas_ci_high": 0.86,
+        "win_rate_length_controlled": 0.58,
+        "win_rate_by_length": [
+            {"bin": "tuned shorter", "n": 10, "win_rate": 0.4},
+            {"bin": "about the same", "n": 20, "win_rate": 0.6},
+            {"bin": "tuned longer", "n": 10, "win_rate": 0.95},
+        ],
+        "base_model_note": "The base model is the tiny offline model (<b>demo</b>).",
+    }
+    text = build_report(metrics=metrics, log_history=[], comparisons=[], config={})
+    assert "over ideas (bootstrap): 51.0% – 86.0%" in text
+    assert "length-controlled: 58.0%" in text
+    assert "<td>tuned longer</td>" in text and "95.0%" in text
+    # Where the titles are shown, one escaped line says what the base model is.
+    samples = text[text.index('<section id="samples">') :]
+    assert "The base model is the tiny offline model (&lt;b&gt;demo&lt;/b&gt;)." in samples[:400]

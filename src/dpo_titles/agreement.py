@@ -19,6 +19,7 @@ from collections import defaultdict
 
 from .label import judge_pairs
 from .providers.base import Judge
+from .stats import bootstrap_over_groups, win_rate
 
 ANSWERS = ("first", "second", "can't tell")
 BOOTSTRAP_ROUNDS = 1000
@@ -60,24 +61,6 @@ def cohens_kappa(first: list[str], second: list[str]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
-def _bootstrap(by_idea: dict[str, list[tuple[str, str]]], seed: int) -> tuple[float, float] | None:
-    """The 95% percentile interval of kappa over ideas drawn with replacement."""
-    ideas = sorted(by_idea)
-    if len(ideas) < 2:
-        return None
-    rng = random.Random(seed)
-    values = []
-    for _ in range(BOOTSTRAP_ROUNDS):
-        drawn = [p for _ in ideas for p in by_idea[rng.choice(ideas)]]
-        kappa = cohens_kappa([h for h, _ in drawn], [j for _, j in drawn])
-        if kappa is not None:
-            values.append(kappa)
-    if len(values) < BOOTSTRAP_ROUNDS // 2:
-        return None
-    values.sort()
-    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
-
-
 def measure_agreement(
     rows: list[dict], judge: Judge, mode: str = "pairwise", seed: int = 0
 ) -> dict:
@@ -108,7 +91,12 @@ def measure_agreement(
     compared = [p for ps in by_idea.values() for p in ps]
     n = len(compared)
     kappa = cohens_kappa([h for h, _ in compared], [j for _, j in compared])
-    interval = _bootstrap(by_idea, seed)
+    interval = bootstrap_over_groups(
+        by_idea,
+        lambda drawn: cohens_kappa([h for h, _ in drawn], [j for _, j in drawn]),
+        rounds=BOOTSTRAP_ROUNDS,
+        seed=seed,
+    )
     return {
         "judge": judge.name,
         "mode": mode,
@@ -174,11 +162,6 @@ def human_evaluation(comparisons: list[dict], human: list[dict]) -> dict:
         if h.get("verdict") in ("tuned", "base", "tie")
     ]
     n = len(people)
-
-    def win_rate(verdicts: list[str]) -> float | None:
-        if not verdicts:
-            return None
-        return (verdicts.count("tuned") + 0.5 * verdicts.count("tie")) / len(verdicts)
 
     rate = win_rate([h for h, _ in people])
     both = [(h, j) for h, j in people if j is not None]

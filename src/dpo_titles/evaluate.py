@@ -13,7 +13,14 @@ from .files import write_csv
 from .generate import clean_title
 from .prompts import is_compliant
 from .providers.base import Judge, SamplingConfig
-from .stats import distinct_n, length_summary, wilson_interval
+from .stats import (
+    bootstrap_over_groups,
+    distinct_n,
+    length_controlled_win_rate,
+    length_summary,
+    wilson_interval,
+    win_rate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,64 @@ def judge_blind(
     return rows, flips
 
 
+# Length difference (tuned minus base, characters) that counts as "about the same length".
+SAME_LENGTH = 10
+LENGTH_BINS = ("tuned shorter", "about the same", "tuned longer")
+
+
+def _length_bin(row: dict) -> str:
+    diff = len(row["tuned_title"]) - len(row["base_title"])
+    return LENGTH_BINS[0] if diff < -SAME_LENGTH else LENGTH_BINS[2 if diff > SAME_LENGTH else 1]
+
+
+def length_effect(rows: list[dict]) -> dict:
+    """How much of the win is length (judges favour length): the win rate within bins of the
+    length difference, and AlpacaEval's length-controlled win rate."""
+    by_bin = {b: [r["verdict"] for r in rows if _length_bin(r) == b] for b in LENGTH_BINS}
+    score = {"tuned": 1.0, "tie": 0.5, "base": 0.0}
+    lc = length_controlled_win_rate(
+        [score[r["verdict"]] for r in rows],
+        [len(r["tuned_title"]) - len(r["base_title"]) for r in rows],
+    )
+    return {
+        "win_rate_length_controlled": None if lc is None else round(lc, 4),
+        "win_rate_by_length": [
+            {
+                "bin": b,
+                "n": len(v),
+                "win_rate": None if not v else round(win_rate(v), 4),
+            }
+            for b, v in by_bin.items()
+        ],
+    }
+
+
+# What `make tiny-model` leaves in the model folder (tiny_model.py writes it).
+TINY_MODEL_INFO = "tiny_model.json"
+
+
+def base_model_note(model_dir) -> str:
+    """One line saying that the base model is the tiny offline model, when it is (so nobody
+    takes its titles for the cluster default's); empty otherwise."""
+    import json
+    from pathlib import Path
+
+    info_path = Path(model_dir) / TINY_MODEL_INFO
+    if not info_path.is_file():
+        return ""
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    size = info.get("parameters")
+    shown = f"{size / 1e6:.1f}M-parameter " if isinstance(size, int | float) else ""
+    return (
+        f"The base model is the tiny offline model (a {shown}model built by `make tiny-model` "
+        f"from {info.get('corpus', 'the bundled corpus')}): a demonstration that runs anywhere, "
+        "not the cluster default Qwen/Qwen2.5-0.5B-Instruct."
+    )
+
+
 def summarise(rows: list[dict], flips: int) -> dict:
     failed = sum(r["verdict"] == "failed" for r in rows)
     rows = [r for r in rows if r["verdict"] != "failed"]
@@ -84,16 +149,24 @@ def summarise(rows: list[dict], flips: int) -> dict:
     wins = sum(r["verdict"] == "tuned" for r in rows)
     losses = sum(r["verdict"] == "base" for r in rows)
     ties = n - wins - losses
-    win_rate = (wins + 0.5 * ties) / n if n else 0.0
-    low, high = wilson_interval(win_rate, n)
+    rate = (wins + 0.5 * ties) / n if n else 0.0
+    low, high = wilson_interval(rate, n)
+    # The samples of one idea are not independent: an interval over ideas is the honest one.
+    by_idea: dict[str, list[str]] = {}
+    for r in rows:
+        by_idea.setdefault(r.get("idea", ""), []).append(r["verdict"])
+    over_ideas = bootstrap_over_groups(by_idea, win_rate)
     base = [r["base_title"] for r in rows]
     tuned = [r["tuned_title"] for r in rows]
     mean_b, med_b = length_summary(base)
     mean_t, med_t = length_summary(tuned)
     return {
-        "win_rate": round(win_rate, 4),
+        "win_rate": round(rate, 4),
         "win_rate_ci_low": round(low, 4),
         "win_rate_ci_high": round(high, 4),
+        "win_rate_ideas_ci_low": None if over_ideas is None else round(over_ideas[0], 4),
+        "win_rate_ideas_ci_high": None if over_ideas is None else round(over_ideas[1], 4),
+        **length_effect(rows),
         "wins": wins,
         "ties": ties,
         "losses": losses,

@@ -334,7 +334,13 @@ def evaluate(
     final training figures) into `out_dir`. Fails when every comparison failed."""
     from .api_calls import summarise_causes
     from .dataset import load_dataset_dict, load_split
-    from .evaluate import compare_models, held_out_ideas, same_judge_warning, write_comparisons
+    from .evaluate import (
+        base_model_note,
+        compare_models,
+        held_out_ideas,
+        same_judge_warning,
+        write_comparisons,
+    )
     from .ideas import load_ideas
     from .implicit_reward import implicit_reward_accuracy, sample_pairs
     from .label import write_failures
@@ -380,6 +386,7 @@ def evaluate(
         )
     metrics["eval_ideas_source"] = source
     metrics["label_judge"] = ", ".join(label_judges)
+    metrics["base_model_note"] = base_model_note(base_model)
 
     recipe_path = Path(tuned_model) / RECIPE_FILE
     trained_with = read_json(recipe_path, "recipe", dict) if recipe_path.is_file() else {}

@@ -127,6 +127,7 @@ code { font: .85rem/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 }
 """
 
+_PREFERRED_NOTE = "The title the judge preferred is in bold."
 _SECTIONS = (
     ("summary", "Summary"),
     ("training", "Training curves"),
@@ -238,6 +239,13 @@ def _summary(
             verdict_class = "bad"
         else:
             detail += "<br>not distinguishable from 50%"
+    idea_low = finite(metrics.get("win_rate_ideas_ci_low"))
+    idea_high = finite(metrics.get("win_rate_ideas_ci_high"))
+    if idea_low is not None and idea_high is not None:
+        detail += f"<br>over ideas (bootstrap): {esc(_rate(idea_low))} – {esc(_rate(idea_high))}"
+    lc = finite(metrics.get("win_rate_length_controlled"))
+    if lc is not None:
+        detail += f"<br>length-controlled: {esc(_rate(lc))}"
     cards.append(_card("Win rate (tuned vs base)", _rate(win_rate), detail, verdict_class))
 
     wins, ties, losses = (_count(metrics.get(k)) for k in ("wins", "ties", "losses"))
@@ -460,7 +468,33 @@ def _title_lengths(comparisons: Sequence[Mapping[str, Any]], key: str) -> list[i
     return [len(c[key]) for c in comparisons if isinstance(c.get(key), str)]
 
 
-def _lengths(comparisons: Sequence[Mapping[str, Any]]) -> str:
+def _length_bins(metrics: Mapping[str, Any]) -> str:
+    bins = metrics.get("win_rate_by_length")
+    if not isinstance(bins, list) or not bins:
+        return ""
+    rows = "".join(
+        f'<tr><td>{esc(str(b.get("bin", "")))}</td><td class="num">{esc(_num(b.get("n")))}</td>'
+        f'<td class="num">{esc(_rate(b.get("win_rate")))}</td></tr>'
+        for b in bins
+        if isinstance(b, Mapping)
+    )
+    lc = metrics.get("win_rate_length_controlled")
+    note = (
+        f"<p>Length-controlled win rate (AlpacaEval's: a logistic fit on the length difference, "
+        f"read at no difference): {esc(_rate(lc))}.</p>"
+        if finite(lc) is not None
+        else ""
+    )
+    return (
+        "<p>Judges favour length. The win rate within bins of the length difference (tuned minus "
+        "base, ±10 characters counts as the same) shows how much of the win is length.</p>"
+        '<div class="table-wrap"><table class="length-bins"><thead><tr><th>length</th>'
+        '<th class="num">comparisons</th><th class="num">win rate</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>{note}"
+    )
+
+
+def _lengths(comparisons: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
     chart = histogram_pair(
         _title_lengths(comparisons, "base_title"),
         _title_lengths(comparisons, "tuned_title"),
@@ -470,7 +504,8 @@ def _lengths(comparisons: Sequence[Mapping[str, Any]]) -> str:
         x_label="title length (characters)",
         y_label="titles",
     )
-    return f'<div class="charts">\n{_figure("Title length histogram", chart)}\n</div>'
+    figure = f'<div class="charts">\n{_figure("Title length histogram", chart)}\n</div>'
+    return figure + _length_bins(metrics)
 
 
 def _ideas(comparisons: Sequence[Mapping[str, Any]]) -> str:
@@ -773,7 +808,7 @@ def build_report(
         _section(
             "lengths",
             "Title lengths",
-            _lengths(samples),
+            _lengths(samples, metrics),
             "Character counts of the base and tuned titles in the comparisons below.",
         ),
         _section(
@@ -787,7 +822,7 @@ def build_report(
             "samples",
             "Samples, grouped by idea",
             _samples(samples),
-            "The title the judge preferred is in bold.",
+            " ".join(p for p in (str(metrics.get("base_model_note") or ""), _PREFERRED_NOTE) if p),
         ),
         _section(
             "trust",
