@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -153,3 +154,58 @@ def browser_path() -> str:
             pytest.fail(f"CI is set but {message}", pytrace=False)
         pytest.skip(message)
     return path
+
+
+# Headless, no sandbox (containers run as root), no network chatter of its own.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Containers often give /dev/shm only 64 MB, which crashes renderers of long pages.
+    "--disable-dev-shm-usage",
+)
+
+
+class Chromium:
+    """The system Chromium through Playwright (no browser download), recording what a reader
+    must never meet: console errors, page exceptions, dialogs (dismissed)."""
+
+    def __init__(self, browser, timeout_ms: int, console_levels: tuple[str, ...]):
+        self.browser, self.timeout_ms, self.console_levels = browser, timeout_ms, console_levels
+        self.problems: list[str] = []
+
+    def page(self, viewport: dict, **context_options):
+        """A page in a fresh context of this size, watched for problems."""
+        context = self.browser.new_context(viewport=viewport, **context_options)
+        context.set_default_timeout(self.timeout_ms)
+        page = context.new_page()
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"exception: {error}"))
+        page.on("dialog", self._dialog)
+        return page
+
+    def _console(self, message) -> None:
+        if message.type in self.console_levels:
+            self.problems.append(f"console.{message.type}: {message.text} ({message.location})")
+
+    def _dialog(self, dialog) -> None:
+        self.problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+
+@contextlib.contextmanager
+def chromium(browser_path: str, timeout_ms: int = 60_000, console_levels=("error", "assert")):
+    """Launch the system Chromium headless; closed on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=list(CHROMIUM_FLAGS), timeout=timeout_ms
+        )
+        try:
+            yield Chromium(browser, timeout_ms, tuple(console_levels))
+        finally:
+            browser.close()

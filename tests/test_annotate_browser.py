@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report_browser import FLAGS
+from tests.conftest import chromium
 
 NASTY = "</td><script>alert(1)</script><img src=x onerror=alert(2)>"
 IDEAS = {
@@ -116,22 +116,11 @@ def cand(tmp_path) -> Path:
 
 
 def test_label_in_a_browser_with_undo_reload_and_restart(browser_path, cand, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     out = tmp_path / "human.csv"
-    problems: list[str] = []
     # What the person meant, by pair (idea, both titles): the preferred title, or None for a tie.
     expected: dict[tuple, str | None] = {}
     hostile_seen: list[dict] = []
     running: list[Annotator] = []
-
-    def on_console(message) -> None:
-        if message.type in ("error", "assert", "warning"):
-            problems.append(f"console.{message.type}: {message.text}")
-
-    def on_dialog(dialog) -> None:
-        problems.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
 
     def shown(page) -> tuple[str, str, str]:
         idea = page.locator("#idea").text_content()
@@ -158,88 +147,74 @@ def test_label_in_a_browser_with_undo_reload_and_restart(browser_path, cand, tmp
     try:
         first = Annotator(cand, out, tmp_path)
         running.append(first)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=browser_path, args=list(FLAGS), timeout=TIMEOUT_MS
-            )
-            try:
-                context = browser.new_context(viewport=LAPTOP, device_scale_factor=1)
-                context.set_default_timeout(TIMEOUT_MS)
-                page = context.new_page()
-                page.on("console", on_console)
-                page.on("pageerror", lambda error: problems.append(f"exception: {error}"))
-                page.on("dialog", on_dialog)
-                page.goto(first.url, wait_until="load")
-                page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
-                assert page.locator("#progress-text").text_content().startswith(f"0 / {TOTAL}")
+        with chromium(browser_path, TIMEOUT_MS, ("error", "assert", "warning")) as browser:
+            page = browser.page(LAPTOP, device_scale_factor=1)
+            page.goto(first.url, wait_until="load")
+            page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
+            assert page.locator("#progress-text").text_content().startswith(f"0 / {TOTAL}")
 
-                press(page, "1", 1)
-                press(page, "ArrowRight", 2)
-                tied = press(page, "Space", 3)
-                # Undo: the tie is taken back, and its pair is asked again.
-                page.keyboard.press("u")
-                settled(page, 2)
-                del expected[(tied[0], frozenset(tied[1:]))]
-                assert shown(page) == tied
-                press(page, "2", 3)
-                # Skip: another pair comes, nothing is recorded.
-                skipped = shown(page)
-                page.keyboard.press("s")
-                settled(page, 3)
-                assert shown(page) != skipped
-                assert len(read_answers(out)) == 3
+            press(page, "1", 1)
+            press(page, "ArrowRight", 2)
+            tied = press(page, "Space", 3)
+            # Undo: the tie is taken back, and its pair is asked again.
+            page.keyboard.press("u")
+            settled(page, 2)
+            del expected[(tied[0], frozenset(tied[1:]))]
+            assert shown(page) == tied
+            press(page, "2", 3)
+            # Skip: another pair comes, nothing is recorded.
+            skipped = shown(page)
+            page.keyboard.press("s")
+            settled(page, 3)
+            assert shown(page) != skipped
+            assert len(read_answers(out)) == 3
 
-                # A reload resumes where it was.
-                page.reload(wait_until="load")
-                page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
-                assert page.locator("#progress-text").text_content().startswith(f"3 / {TOTAL}")
-                page.screenshot(path=str(tmp_path / "annotate.png"))
+            # A reload resumes where it was.
+            page.reload(wait_until="load")
+            page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
+            assert page.locator("#progress-text").text_content().startswith(f"3 / {TOTAL}")
+            page.screenshot(path=str(tmp_path / "annotate.png"))
 
-                # Killed mid-way: the answers given so far are on disk, whole.
-                first.kill()
-                assert len(read_answers(out)) == 3
+            # Killed mid-way: the answers given so far are on disk, whole.
+            first.kill()
+            assert len(read_answers(out)) == 3
 
-                second = Annotator(cand, out, tmp_path)
-                running.append(second)
-                assert second.url != first.url  # a new token (and port)
-                page.goto(second.url, wait_until="load")
-                page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
-                assert page.get_attribute("body", "data-done") == "3"
-                assert (shown(page)[0], frozenset(shown(page)[1:])) not in expected
+            second = Annotator(cand, out, tmp_path)
+            running.append(second)
+            assert second.url != first.url  # a new token (and port)
+            page.goto(second.url, wait_until="load")
+            page.wait_for_selector('body[data-state="asking"][data-busy="no"]')
+            assert page.get_attribute("body", "data-done") == "3"
+            assert (shown(page)[0], frozenset(shown(page)[1:])) not in expected
 
-                # A phone: titles stacked, nothing wider than the screen.
-                phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
-                phone.set_default_timeout(TIMEOUT_MS)
-                small = phone.new_page()
-                small.on("console", on_console)
-                small.on("pageerror", lambda error: problems.append(f"exception: {error}"))
-                small.goto(second.url, wait_until="load")
-                small.wait_for_selector('body[data-state="asking"][data-busy="no"]')
-                left_box = small.locator("#left").bounding_box()
-                right_box = small.locator("#right").bounding_box()
-                assert left_box["y"] + left_box["height"] <= right_box["y"]
-                assert left_box["width"] > 300
-                assert small.evaluate(PAGE_FACTS)["overflow"] <= 0
-                small.screenshot(path=str(tmp_path / "annotate-phone.png"))
-                phone.close()
+            # A phone: titles stacked, nothing wider than the screen.
+            small = browser.page(PHONE, device_scale_factor=2, is_mobile=True)
+            small.goto(second.url, wait_until="load")
+            small.wait_for_selector('body[data-state="asking"][data-busy="no"]')
+            left_box = small.locator("#left").bounding_box()
+            right_box = small.locator("#right").bounding_box()
+            assert left_box["y"] + left_box["height"] <= right_box["y"]
+            assert left_box["width"] > 300
+            assert small.evaluate(PAGE_FACTS)["overflow"] <= 0
+            small.screenshot(path=str(tmp_path / "annotate-phone.png"))
+            small.context.close()
 
-                keys = ["ArrowLeft", "0", "2", "1"]
-                done = 3
-                while done < TOTAL:
-                    press(page, keys[done % len(keys)], done + 1)
-                    done += 1
-                page.wait_for_selector('body[data-state="finished"]')
-                facts = page.evaluate(PAGE_FACTS)
-                ties = sum(v is None for v in expected.values())
-                assert "All pairs are labelled" in facts["text"]
-                assert page.locator("#sum-tie").text_content() == str(ties)
-                left = int(page.locator("#sum-left").text_content())
-                right = int(page.locator("#sum-right").text_content())
-                assert left + right == TOTAL - ties
-                assert re.fullmatch(r"\d+:\d\d", page.locator("#sum-time").text_content())
-                page.screenshot(path=str(tmp_path / "annotate-done.png"), full_page=True)
-            finally:
-                browser.close()
+            keys = ["ArrowLeft", "0", "2", "1"]
+            done = 3
+            while done < TOTAL:
+                press(page, keys[done % len(keys)], done + 1)
+                done += 1
+            page.wait_for_selector('body[data-state="finished"]')
+            facts = page.evaluate(PAGE_FACTS)
+            ties = sum(v is None for v in expected.values())
+            assert "All pairs are labelled" in facts["text"]
+            assert page.locator("#sum-tie").text_content() == str(ties)
+            left = int(page.locator("#sum-left").text_content())
+            right = int(page.locator("#sum-right").text_content())
+            assert left + right == TOTAL - ties
+            assert re.fullmatch(r"\d+:\d\d", page.locator("#sum-time").text_content())
+            page.screenshot(path=str(tmp_path / "annotate-done.png"), full_page=True)
+            problems = list(browser.problems)
 
         # The command ends by itself once all is answered, with its summary on stdout.
         assert second.proc.wait(timeout=60) == 0

@@ -20,18 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, chromium
 
-FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Containers often give /dev/shm only 64 MB, which crashes renderers of long pages.
-    "--disable-dev-shm-usage",
-)
 LAPTOP = {"width": 1366, "height": 900}
 NASTY = "</td><script>alert(1)</script><img src=x onerror=alert(2)>"
 TIMEOUT_MS = 60_000
@@ -156,20 +146,9 @@ PRINT_FACTS = """(() => {
 @pytest.fixture(scope="module")
 def browsed(browser_path, small_run, tmp_path_factory) -> dict:
     """Open the report once, gather everything the tests check, and close the browser."""
-    from playwright.sync_api import sync_playwright
-
     out = tmp_path_factory.mktemp("browser")
     page_url = small_run["report"].resolve().as_uri()
-    problems: list[str] = []
     requested: list[str] = []
-
-    def on_console(message) -> None:
-        if message.type in ("error", "assert"):
-            problems.append(f"console.{message.type}: {message.text} ({message.location})")
-
-    def on_dialog(dialog) -> None:
-        problems.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
 
     def only_the_page(route) -> None:
         # Nothing but the report itself may load; anything else is refused (and recorded).
@@ -178,33 +157,23 @@ def browsed(browser_path, small_run, tmp_path_factory) -> dict:
         else:
             route.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=browser_path, args=list(FLAGS), timeout=TIMEOUT_MS
-        )
-        try:
-            context = browser.new_context(viewport=LAPTOP, device_scale_factor=1)
-            context.set_default_timeout(TIMEOUT_MS)
-            context.route("**/*", only_the_page)
-            page = context.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", lambda error: problems.append(f"exception: {error}"))
-            page.on("dialog", on_dialog)
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(page_url, wait_until="load")
-            facts = page.evaluate(PAGE_FACTS)
+    with chromium(browser_path, TIMEOUT_MS) as browser:
+        page = browser.page(LAPTOP, device_scale_factor=1)
+        page.route("**/*", only_the_page)
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(page_url, wait_until="load")
+        facts = page.evaluate(PAGE_FACTS)
 
-            screenshot = out / "report.png"
-            page.screenshot(path=str(screenshot), full_page=True)
+        screenshot = out / "report.png"
+        page.screenshot(path=str(screenshot), full_page=True)
 
-            page.emulate_media(media="print")
-            printed = page.evaluate(PRINT_FACTS)
-            pdf_path = out / "report.pdf"
-            page.pdf(path=str(pdf_path), print_background=True)
-            # Let late console messages (if any) arrive before reading them.
-            page.wait_for_timeout(200)
-        finally:
-            browser.close()
+        page.emulate_media(media="print")
+        printed = page.evaluate(PRINT_FACTS)
+        pdf_path = out / "report.pdf"
+        page.pdf(path=str(pdf_path), print_background=True)
+        # Let late console messages (if any) arrive before reading them.
+        page.wait_for_timeout(200)
+        problems = list(browser.problems)
     return {
         "facts": facts,
         "printed": printed,

@@ -173,3 +173,15 @@ def test_doubled_end_of_turn_token_is_refused(tmp_path, tiny_model):
     with pytest.raises(UserError, match="trl#4481"):
         fit_dpo(str(tiny_model), tmp_path / "ds", tmp_path / "out", load_recipe("local", QUICK))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_max_length_shorter_than_every_prompt_is_one_line(tmp_path, tiny_model):
+    build_dataset(_prefs(6), tmp_path / "ds", val_fraction=0.2, seed=0)
+    with pytest.raises(UserError, match="prompt longer than max_length=8 tokens: raise max_length"):
+        fit_dpo(
+            str(tiny_model),
+            tmp_path / "ds",
+            tmp_path / "out",
+            load_recipe("local", {**QUICK, "max_length": 8}),
+        )
+    assert not (tmp_path / "out").exists()

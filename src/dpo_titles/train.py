@@ -334,6 +334,13 @@ def fit_dpo(
             peft_config=peft_config,
             callbacks=[_StopOnNonFinite(), _UsualModes(), *callbacks],
         )
+        if not len(trainer.train_dataset):
+            # TRL drops a pair whose prompt alone fills max_length; with none left, the data
+            # loader would fail with a sampler error that names nothing the user set.
+            raise UserError(
+                f"every one of the {len(train)} training pairs has a prompt longer than "
+                f"max_length={recipe.value('max_length')} tokens: raise max_length"
+            )
         check_end_of_turn(trainer.train_dataset, tokenizer)
         warn_if_truncated(trainer.train_dataset, recipe.value("max_length"))
         log.info(
