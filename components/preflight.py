@@ -40,6 +40,8 @@ def preflight(
     train_activation_checkpointing: str,
     train_precompute_ref_log_probs: str,
     train_lora_merge: str,
+    train_backend: str,
+    train_timeout_minutes: int,
     eval_judge: str,
     eval_judge_model: str,
     eval_ideas_uri: str,
@@ -47,6 +49,7 @@ def preflight(
     eval_seed: int,
     eval_reward_pairs: int,
     gpu_count: int,
+    gpu_num_nodes: int,
     export_dataset_uri: str,
     export_model_uri: str,
     export_hub_dataset_repo: str,
@@ -93,6 +96,8 @@ def preflight(
         train_activation_checkpointing: Recipe override.
         train_precompute_ref_log_probs: Recipe override.
         train_lora_merge: Recipe override (lora.merge).
+        train_backend: pod or trainjob.
+        train_timeout_minutes: trainjob: the TrainJob's time limit (at least 1).
         eval_judge: Back end that judges the evaluation; known, and its API key set.
         eval_judge_model: Its model.
         eval_ideas_uri: Optional evaluation ideas CSV; read and checked now.
@@ -100,6 +105,7 @@ def preflight(
         eval_seed: The evaluation's seed.
         eval_reward_pairs: Validation pairs for the implicit reward (0 or more).
         gpu_count: GPUs per GPU task (at least 1).
+        gpu_num_nodes: trainjob: nodes of the TrainJob (at least 1).
         export_dataset_uri: Planned dataset export (gs://); checked now, not at the end.
         export_model_uri: Planned model export (gs://).
         export_hub_dataset_repo: Planned Hub dataset repo; a valid name and HF_TOKEN needed.

@@ -12,17 +12,20 @@ from components.agreement import measure_agreement
 from components.evaluate import evaluate_models
 from components.export import export_results
 from components.generate import generate_titles
+from components.images import TRAIN_IMAGE
 from components.label import label_preferences
 from components.preflight import preflight
 from components.prepare import prepare_dataset
 from components.report import write_report
 from components.shards import merge_candidates, merge_preferences, plan_shards
 from components.train import train_dpo
+from components.trainjob import train_trainjob
 from dpo_titles.api_calls import CallPolicy
 from dpo_titles.files import DEFAULT_MAX_INPUT_MB
 from dpo_titles.hub import TOKEN_ENV
 from dpo_titles.providers import API_KEYS
 from dpo_titles.settings import Evaluation, Generation, Labelling, Sampling, Split
+from dpo_titles.trainjob import DEFAULT_BACKEND, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_MINUTES
 
 PIPELINE_NAME = "dpo-titles"
 # Most shard pods at once; a constant because ParallelFor takes no parameter for it.
@@ -45,6 +48,47 @@ def _mount_cache(task, pvc_name) -> None:
     if CACHE_PVC:
         kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
 
+
+def _local_runs_take_one_of_artifacts() -> None:
+    """Let kfp.local pass on the model of whichever train branch ran.
+
+    KFP 2.17 compiles a `dsl.OneOf` of artifacts and the cluster's driver resolves it, but
+    kfp.local's orchestrator still expects one artifact per DAG output ("Expected 1 artifact in
+    ArtifactSelectorSpec. Got: 2") while it handles a OneOf of parameters. `make run-local` runs
+    this pipeline through kfp.local, so its artifacts get the parameters' rule: the one selector
+    whose task produced a value. Nothing changes for a compiled pipeline."""
+    try:
+        from kfp.local.orchestrator.orchestrator_utils import OrchestratorUtils
+    except ImportError:  # another kfp layout: leave it as it is
+        return
+    original = OrchestratorUtils.get_dag_output_artifacts
+    if getattr(original, "one_of_artifacts", False):
+        return
+
+    def get_dag_output_artifacts(cls, dag_outputs_spec, io_store):
+        outputs = {}
+        for key, spec in dag_outputs_spec.artifacts.items():
+            found = []
+            for selector in spec.artifact_selectors:
+                try:
+                    found.append(
+                        io_store.get_task_output(
+                            selector.producer_subtask, selector.output_artifact_key
+                        )
+                    )
+                except (KeyError, ValueError):
+                    if len(spec.artifact_selectors) == 1:
+                        raise
+            if len(found) != 1:
+                raise ValueError(f"dsl.OneOf output {key!r}: {len(found)} branches produced it")
+            outputs[key] = found[0]
+        return outputs
+
+    get_dag_output_artifacts.one_of_artifacts = True
+    OrchestratorUtils.get_dag_output_artifacts = classmethod(get_dag_output_artifacts)
+
+
+_local_runs_take_one_of_artifacts()
 
 # One key per back end that needs one (providers.BACKENDS), and the Hub's token.
 HUB_TOKEN = TOKEN_ENV
@@ -100,6 +144,10 @@ def dpo_titles_pipeline(
     train_precompute_ref_log_probs: str = "",
     train_lora_merge: str = "",
     train_checkpoint_dir: str = "",
+    train_backend: str = DEFAULT_BACKEND,
+    train_runtime: str = DEFAULT_RUNTIME,
+    train_timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES,
+    train_namespace: str = "",
     eval_judge: str = Evaluation.judge,
     eval_judge_model: str = Evaluation.judge_model,
     eval_ideas_uri: str = "",
@@ -108,6 +156,7 @@ def dpo_titles_pipeline(
     eval_reward_pairs: int = Evaluation.reward_pairs,
     gpu_type: str = "nvidia.com/gpu",
     gpu_count: int = 1,
+    gpu_num_nodes: int = 1,
     gpu_node_selector: dict = {},
     gpu_tolerations: list = [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -176,6 +225,13 @@ def dpo_titles_pipeline(
         train_checkpoint_dir: Checkpoint folder on a mounted volume; empty: /cache/checkpoints on
             the cache volume. Each run writes under its job id; a retried training pod resumes
             there.
+        train_backend: Where training runs: pod (the train task itself, one node) or trainjob (a
+            Kubeflow Trainer v2 TrainJob of gpu_num_nodes nodes x gpu_count GPUs, created and
+            watched by a CPU task; needs Trainer, manifests/rbac.yaml and the cache volume).
+        train_runtime: trainjob: the ClusterTrainingRuntime of the TrainJob (a torch runtime).
+        train_timeout_minutes: trainjob: longest the TrainJob may run before it is stopped and
+            the task fails.
+        train_namespace: trainjob: namespace of the TrainJob; empty: the pipeline's own.
         eval_judge: Back end that judges base against tuned; the report warns when it is the label
             judge's.
         eval_judge_model: Model of an API evaluation judge; empty for the back end's default.
@@ -184,7 +240,9 @@ def dpo_titles_pipeline(
         eval_seed: Sampling seed of the evaluation (same for both models).
         eval_reward_pairs: Validation pairs scored for the DPO implicit reward accuracy (0: skip).
         gpu_type: Kubernetes resource name of the GPU for training and evaluation.
-        gpu_count: GPUs per training and evaluation task.
+        gpu_count: GPUs per training and evaluation task (per node with train_backend=trainjob).
+        gpu_num_nodes: trainjob: training nodes (the TrainJob's numNodes), each with gpu_count
+            GPUs; the pod backend trains on one.
         gpu_node_selector: Node selector of the GPU tasks, e.g.
             {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
         gpu_tolerations: Tolerations of the GPU tasks (a list of Kubernetes toleration objects); the
@@ -264,18 +322,47 @@ def dpo_titles_pipeline(
         seed=seed,
         human_preferences_uri=prepare_human_preferences_uri,
     ).set_display_name("prepare dataset")
-    trained = train_dpo(
-        dataset=prep.outputs["dataset"],
-        recipe_file=checked.outputs["recipe_file"],
-        base_model=base_model,
-        checkpoint_dir=train_checkpoint_dir,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        gpu_count=gpu_count,
-        cache_root=CACHE_MOUNT,
-    ).set_display_name("train DPO")
+    # Training runs in the train task itself (pod) or on a Kubeflow Trainer TrainJob that a CPU
+    # task creates and watches (trainjob); the tasks after it take whichever model was made.
+    with dsl.If(train_backend == "trainjob", name="train on a TrainJob"):
+        on_trainjob = train_trainjob(
+            dataset=prep.outputs["dataset"],
+            recipe_file=checked.outputs["recipe_file"],
+            base_model=base_model,
+            checkpoint_dir=train_checkpoint_dir,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            train_image=TRAIN_IMAGE,
+            runtime=train_runtime,
+            num_nodes=gpu_num_nodes,
+            gpu_count=gpu_count,
+            gpu_type=gpu_type,
+            cpu_request=gpu_cpu_request,
+            memory_request=gpu_memory_request,
+            node_selector=gpu_node_selector,
+            tolerations=gpu_tolerations,
+            timeout_minutes=train_timeout_minutes,
+            namespace=train_namespace,
+            cache_pvc=cache_pvc,
+            cache_root=CACHE_MOUNT,
+        ).set_display_name("train DPO (TrainJob)")
+        on_trainjob.set_cpu_request("1").set_memory_request("2G")
+        # A retried task finds the TrainJob its first attempt created and waits for it.
+        _retry(on_trainjob)
+        _mount_cache(on_trainjob, cache_pvc)
+    with dsl.Else(name="train in the task"):
+        trained = train_dpo(
+            dataset=prep.outputs["dataset"],
+            recipe_file=checked.outputs["recipe_file"],
+            base_model=base_model,
+            checkpoint_dir=train_checkpoint_dir,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            gpu_count=gpu_count,
+            cache_root=CACHE_MOUNT,
+        ).set_display_name("train DPO")
+    tuned_model = dsl.OneOf(on_trainjob.outputs["model"], trained.outputs["model"])
     evaluated = evaluate_models(
         dataset=prep.outputs["dataset"],
-        tuned_model=trained.outputs["model"],
+        tuned_model=tuned_model,
         base_model=base_model,
         judge=eval_judge,
         judge_model=eval_judge_model,
@@ -317,7 +404,7 @@ def dpo_titles_pipeline(
         _retry(retried)
     exported = export_results(
         dataset=prep.outputs["dataset"],
-        model=trained.outputs["model"],
+        model=tuned_model,
         dataset_uri=export_dataset_uri,
         model_uri=export_model_uri,
         hub_dataset_repo=export_hub_dataset_repo,
@@ -329,7 +416,7 @@ def dpo_titles_pipeline(
     _use_secret(exported, api_secret, (HUB_TOKEN,))
     write_report(
         evaluation=evaluated.outputs["evaluation"],
-        tuned_model=trained.outputs["model"],
+        tuned_model=tuned_model,
         candidates=candidates.outputs["merged"],
         dataset=prep.outputs["dataset"],
         agreement=agreed.outputs["agreement"],

@@ -27,6 +27,25 @@ def compile_with(tmp_path, monkeypatch, registry=None, tag=None, cache_pvc=None)
     return spec
 
 
+def _nested(spec, component):
+    """Every task under a component's DAG, however deep, by name."""
+    for name, task in spec["components"][component].get("dag", {}).get("tasks", {}).items():
+        yield name, task
+        yield from _nested(spec, task["componentRef"]["name"])
+
+
+def locate(spec, name):
+    """The task `name` wherever it is nested (a branch of dsl.If), and the root task it runs
+    under (itself when it is at the root)."""
+    for top, task in spec["root"]["dag"]["tasks"].items():
+        if top == name:
+            return task, top
+        for inner, found in _nested(spec, task["componentRef"]["name"]):
+            if inner == name:
+                return found, top
+    raise KeyError(name)
+
+
 def test_training_requests_a_gpu_from_parameters(tmp_path, monkeypatch):
     spec = compile_with(tmp_path, monkeypatch)
     executors = spec["deploymentSpec"]["executors"]
@@ -65,13 +84,16 @@ def test_stages_run_in_order(tmp_path, monkeypatch):
     assert set(inner) == {"generate-titles", "label-preferences"}
     assert inner["label-preferences"]["dependentTasks"] == ["generate-titles"]
     assert set(tasks["prepare-dataset"]["dependentTasks"]) == {"merge-preferences"}
-    # The train task reads the recipe preflight resolved, and the dataset.
-    assert set(tasks["train-dpo"]["dependentTasks"]) == {"preflight", "prepare-dataset"}
+    # The train task (in its branch of train_backend) reads the recipe preflight resolved, and
+    # the dataset.
+    _, branches = locate(spec, "train-dpo")
+    assert locate(spec, "train-trainjob")[1] == branches
+    assert set(tasks[branches]["dependentTasks"]) == {"preflight", "prepare-dataset"}
     # The judge's agreement with people runs once, after preflight, beside the shards.
     assert set(tasks["measure-agreement"]["dependentTasks"]) == {"preflight"}
     assert set(tasks["write-report"]["dependentTasks"]) == {
         "evaluate-models",
-        "train-dpo",
+        branches,
         "merge-candidates",
         "prepare-dataset",
         "measure-agreement",
@@ -122,12 +144,11 @@ def test_gpu_tasks_get_scheduling_shared_memory_and_retries(tmp_path, monkeypatc
     executors = spec["deploymentSpec"]["executors"]
     for name in ("exec-train-dpo", "exec-evaluate-models"):
         cfg = k8s[name]
-        assert cfg["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"] == (
-            "gpu_node_selector"
-        )
-        assert cfg["tolerations"][0]["tolerationJson"]["componentInputParameter"] == (
-            "gpu_tolerations"
-        )
+        # The train task sits in a branch, which hands it the parameters as pipeline channels.
+        selector = cfg["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
+        assert selector.removeprefix("pipelinechannel--") == "gpu_node_selector"
+        tolerations = cfg["tolerations"][0]["tolerationJson"]["componentInputParameter"]
+        assert tolerations.removeprefix("pipelinechannel--") == "gpu_tolerations"
         (shm,) = cfg["emptyDirMounts"]
         assert shm["mountPath"] == "/dev/shm" and shm["medium"] == "Memory"
         res = executors[name]["container"]["resources"]
@@ -138,7 +159,8 @@ def test_gpu_tasks_get_scheduling_shared_memory_and_retries(tmp_path, monkeypatc
     for task in (
         loop["generate-titles"],
         loop["label-preferences"],
-        tasks["train-dpo"],
+        locate(spec, "train-dpo")[0],
+        locate(spec, "train-trainjob")[0],
         tasks["evaluate-models"],
     ):
         assert task["retryPolicy"]["maxRetryCount"] == 2
@@ -157,11 +179,16 @@ def test_preflight_precedes_every_gpu_task(tmp_path, monkeypatch):
                 upstream(dep, seen)
         return seen
 
-    for gpu in ("train-dpo", "evaluate-models"):
-        assert "preflight" in upstream(gpu)
+    for gpu in ("train-dpo", "train-trainjob", "evaluate-models"):
+        assert "preflight" in upstream(locate(spec, gpu)[1])
 
 
-CACHED_TASKS = ("exec-generate-titles", "exec-label-preferences", "exec-train-dpo")
+CACHED_TASKS = (
+    "exec-generate-titles",
+    "exec-label-preferences",
+    "exec-train-dpo",
+    "exec-train-trainjob",
+)
 
 
 def test_cache_volume_is_mounted_by_name_parameter_on_caching_tasks(tmp_path, monkeypatch):

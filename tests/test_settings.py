@@ -59,6 +59,8 @@ def test_every_prefixed_pipeline_parameter_is_a_setting_of_its_stage():
     known |= {"api_response_cache", "prepare_human_preferences_uri", "eval_ideas_uri"}
     known |= {"train_recipe", "train_overrides", "train_checkpoint_dir"}
     known |= {"api_secret"}  # the Kubernetes Secret that holds the back ends' keys
+    # Where training runs (train_backend=trainjob: a Kubeflow Trainer TrainJob) and its knobs.
+    known |= {"train_backend", "train_runtime", "train_timeout_minutes", "train_namespace"}
     for name in inputs:
         prefix = name.split("_", 1)[0]
         if prefix in PREFIXES and prefix not in ("gpu", "export"):
@@ -70,8 +72,8 @@ def test_a_tasks_parameter_is_the_pipeline_parameter_without_its_stage_prefix():
     `gen_titles_per_idea`, its `seed` the run's `seed` or `eval_seed`, ..."""
     checked = 0
     for task, params in pipeline_wiring().items():
-        if task.startswith("for-loop"):
-            continue  # the fan-out's own plumbing: it hands every parameter on, by its name
+        if task.startswith(("for-loop", "condition")):
+            continue  # the fan-out's and dsl.If's own plumbing: it hands every parameter on
         for param, (kind, source) in params.items():
             if kind != "param" or source.startswith("plan-shards"):
                 continue

@@ -25,6 +25,7 @@ from .settings import (
     Generation,
     Labelling,
     Sampling,
+    SettingError,
     Split,
     check_number,
     named,
@@ -73,6 +74,15 @@ def check_settings(values: Mapping) -> dict:
     settings = stage_settings(values)
     shard_plan(values["shards"])
     check_number("gpu_count", values["gpu_count"], low=1, integer=True)
+    if "train_backend" in values:
+        from .trainjob import BACKENDS
+
+        if values["train_backend"] not in BACKENDS:
+            raise SettingError(
+                "train_backend", f"must be one of {', '.join(BACKENDS)}", values["train_backend"]
+            )
+        check_number("gpu_num_nodes", values["gpu_num_nodes"], low=1, integer=True)
+        check_number("train_timeout_minutes", values["train_timeout_minutes"], low=1, integer=True)
     check_number("max_input_mb", values["max_input_mb"], low=0, high=MAX_INPUT_MB, low_open=True)
     return settings
 
