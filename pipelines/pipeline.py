@@ -49,47 +49,6 @@ def _mount_cache(task, pvc_name) -> None:
         kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=CACHE_MOUNT)
 
 
-def _local_runs_take_one_of_artifacts() -> None:
-    """Let kfp.local pass on the model of whichever train branch ran.
-
-    KFP 2.17 compiles a `dsl.OneOf` of artifacts and the cluster's driver resolves it, but
-    kfp.local's orchestrator still expects one artifact per DAG output ("Expected 1 artifact in
-    ArtifactSelectorSpec. Got: 2") while it handles a OneOf of parameters. `make run-local` runs
-    this pipeline through kfp.local, so its artifacts get the parameters' rule: the one selector
-    whose task produced a value. Nothing changes for a compiled pipeline."""
-    try:
-        from kfp.local.orchestrator.orchestrator_utils import OrchestratorUtils
-    except ImportError:  # another kfp layout: leave it as it is
-        return
-    original = OrchestratorUtils.get_dag_output_artifacts
-    if getattr(original, "one_of_artifacts", False):
-        return
-
-    def get_dag_output_artifacts(cls, dag_outputs_spec, io_store):
-        outputs = {}
-        for key, spec in dag_outputs_spec.artifacts.items():
-            found = []
-            for selector in spec.artifact_selectors:
-                try:
-                    found.append(
-                        io_store.get_task_output(
-                            selector.producer_subtask, selector.output_artifact_key
-                        )
-                    )
-                except (KeyError, ValueError):
-                    if len(spec.artifact_selectors) == 1:
-                        raise
-            if len(found) != 1:
-                raise ValueError(f"dsl.OneOf output {key!r}: {len(found)} branches produced it")
-            outputs[key] = found[0]
-        return outputs
-
-    get_dag_output_artifacts.one_of_artifacts = True
-    OrchestratorUtils.get_dag_output_artifacts = classmethod(get_dag_output_artifacts)
-
-
-_local_runs_take_one_of_artifacts()
-
 # One key per back end that needs one (providers.BACKENDS), and the Hub's token.
 HUB_TOKEN = TOKEN_ENV
 

@@ -36,6 +36,45 @@ def load_preset(name: str) -> dict:
     return params
 
 
+def take_one_of_artifacts() -> None:
+    """Let kfp.local pass on the model of whichever train branch ran.
+
+    KFP 2.17 compiles a `dsl.OneOf` of artifacts and the cluster's driver resolves it, but
+    kfp.local's orchestrator still expects one artifact per DAG output ("Expected 1 artifact in
+    ArtifactSelectorSpec. Got: 2") while it handles a OneOf of parameters. `make run-local` runs
+    this pipeline through kfp.local, so its artifacts get the parameters' rule: the one selector
+    whose task produced a value. Only local runs install it; a compiled pipeline is untouched."""
+    try:
+        from kfp.local.orchestrator.orchestrator_utils import OrchestratorUtils
+    except ImportError:  # another kfp layout: leave it as it is
+        return
+    original = OrchestratorUtils.get_dag_output_artifacts
+    if getattr(original, "one_of_artifacts", False):
+        return
+
+    def get_dag_output_artifacts(cls, dag_outputs_spec, io_store):
+        outputs = {}
+        for key, spec in dag_outputs_spec.artifacts.items():
+            found = []
+            for selector in spec.artifact_selectors:
+                try:
+                    found.append(
+                        io_store.get_task_output(
+                            selector.producer_subtask, selector.output_artifact_key
+                        )
+                    )
+                except (KeyError, ValueError):
+                    if len(spec.artifact_selectors) == 1:
+                        raise
+            if len(found) != 1:
+                raise ValueError(f"dsl.OneOf output {key!r}: {len(found)} branches produced it")
+            outputs[key] = found[0]
+        return outputs
+
+    get_dag_output_artifacts.one_of_artifacts = True
+    OrchestratorUtils.get_dag_output_artifacts = classmethod(get_dag_output_artifacts)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="local", help="parameter preset in pipelines/presets")
@@ -106,6 +145,7 @@ def main(argv=None) -> int:
         print(f"run-local: every task in its image, through {engine}", flush=True)
     else:
         runner = local.SubprocessRunner(use_venv=False)
+    take_one_of_artifacts()
     local.init(runner=runner, pipeline_root=str(root))
     began = time.perf_counter()
     # kfp.local warns, per task, that GPU requests and display names do nothing on one machine;

@@ -422,12 +422,14 @@ def test_train_backend_pod_keeps_todays_train_task(compiled):
 
 
 def test_kfp_local_takes_the_model_of_the_branch_that_ran(tmp_path):
-    """kfp.local (which `make run-local` uses) refuses a dsl.OneOf of artifacts unless the
-    pipeline module's fix is in; with it, the model of the branch that ran goes on."""
+    """kfp.local (which `make run-local` uses) refuses a dsl.OneOf of artifacts unless
+    run_local's fix is in; with it, the model of the branch that ran goes on."""
     from kfp import dsl, local
     from kfp.dsl import Input, Model, Output
 
-    import pipelines.pipeline  # noqa: F401  (installs the fix)
+    from pipelines.run_local import take_one_of_artifacts
+
+    take_one_of_artifacts()
 
     @dsl.component(base_image="python:3.11")
     def make(tag: str, model: Output[Model]):

@@ -492,7 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(json.dumps(result, default=str), file=summary)
+    from .launch import world
+
+    if world()[0] == 0:  # under torchrun, one summary for the run, not one per process
+        print(json.dumps(result, default=str), file=summary)
     return 0
 
 
