@@ -1,9 +1,10 @@
 """Training on several processes, for real: torchrun on loopback with the gloo backend.
 
-Two processes train the tiny model as a two-node (or two-GPU) run would; a probe on the training
-step (tests/harness/torchrun_probe.py) records what each rank trained on. The run must see a world
-of two, give each rank its own rows, write one model, and end where one process with the same
-effective batch ends.
+Two "nodes" of one process each train the tiny model as a TrainJob's nodes would (torchrun
+configured by the Trainer's PET_* variables alone), and one node of two processes as `train
+--num-processes 2` launches them; a probe on the training step (tests/harness/torchrun_probe.py)
+records what each rank trained on. The run must see a world of two, give each rank its own rows,
+write one model, and end where one process with the same effective batch ends.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ SETTINGS = {
     "lr_scheduler_type": "constant",
     "warmup_steps": 0,
 }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _train(cmd: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
@@ -70,23 +79,42 @@ def runs(tiny_model, tmp_path_factory):
         {**env, "PROBE_DIR": str(root / "one")},
         root,
     )
-    two = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        # One node of two workers: a c10d rendezvous and gloo over TCP on loopback, the same
-        # collectives as two nodes of one worker each.
-        "--standalone",
-        "--nnodes",
-        "1",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "tests.harness.torchrun_probe",
-        *_args(tiny_model, ds, root / "m2", 4),
+    # Two nodes of one process each, as a Kubeflow Trainer TrainJob starts them: each node runs
+    # `torchrun -m dpo_titles.cli train ...` with nothing but the PET_* variables the Trainer's
+    # torch plugin sets (kubeflow/trainer pkg/runtime/framework/plugins/torch), here on loopback.
+    port = _free_port()
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "-m", "tests.harness.torchrun_probe"]
+            + _args(tiny_model, ds, root / "m2", 4),
+            env={
+                **env,
+                "PROBE_DIR": str(root / "two"),
+                "PET_NNODES": "2",
+                "PET_NPROC_PER_NODE": "1",
+                "PET_NODE_RANK": str(rank),
+                "PET_MASTER_ADDR": "127.0.0.1",
+                "PET_MASTER_PORT": str(port),
+            },
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
     ]
-    double = _train(two, {**env, "PROBE_DIR": str(root / "two")}, root)
-    return {"root": root, "single": single, "double": double}
+    for node in nodes:
+        out, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err[-4000:]
+    # One node, two processes: what `train --num-processes 2` (gpu_count=2) launches.
+    launched = _train(
+        [sys.executable, "-m", "dpo_titles.cli", *_args(tiny_model, ds, root / "m3", 4)]
+        + ["--num-processes", "2"],
+        env,
+        root,
+    )
+    double = nodes
+    return {"root": root, "single": single, "double": double, "launched": launched}
 
 
 def _probe(folder) -> dict[int, dict]:
@@ -122,6 +150,7 @@ def test_one_model_is_written_and_it_ends_where_one_process_ends(runs):
     one = json.loads((root / "m1" / "train_metrics.json").read_text())
     two = json.loads((root / "m2" / "train_metrics.json").read_text())
     assert one["global_step"] == two["global_step"] == 8
+    assert (one["world_size"], two["world_size"]) == (1, 2)
     # Averaged gradients of 2 x 4 pairs are those of 8 pairs: the same descent, to rounding.
     assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3, abs=1e-4)
     history = json.loads((root / "m2" / "log_history.json").read_text())
@@ -130,6 +159,16 @@ def test_one_model_is_written_and_it_ends_where_one_process_ends(runs):
         e["loss"] for e in json.loads((root / "m1" / "log_history.json").read_text()) if "loss" in e
     ]
     assert losses == pytest.approx(single, rel=1e-3, abs=1e-4)
+
+
+def test_the_launcher_trains_on_two_processes_of_one_node(runs):
+    root = runs["root"]
+    one = json.loads((root / "m1" / "train_metrics.json").read_text())
+    launched = json.loads((root / "m3" / "train_metrics.json").read_text())
+    assert launched["world_size"] == 2 and launched["global_step"] == 8
+    assert launched["train_loss"] == pytest.approx(one["train_loss"], rel=1e-3, abs=1e-4)
+    # One summary on stdout for the run, not one per process.
+    assert len(runs["launched"].stdout.strip().splitlines()) == 1
 
 
 def test_the_launcher_runs_the_same_command_under_torchrun():

@@ -88,7 +88,8 @@ def run_distributed(num_processes: int, *args, **kwargs) -> None:
     """Run the training on `num_processes` processes of this node and wait for them."""
     cmd = launch_command(num_processes, *args, **kwargs)
     log.info("training on %d processes: %s", num_processes, " ".join(cmd))
-    done = subprocess.run(cmd, check=False)
+    # The workers' stdout goes to stderr: this process prints the run's one summary.
+    done = subprocess.run(cmd, check=False, stdout=sys.stderr)
     if done.returncode != 0:
         raise UserError(
             f"distributed training on {num_processes} processes failed (exit {done.returncode}); "

@@ -364,6 +364,7 @@ def fit_dpo(
         metrics["train_pairs"] = len(train)
         metrics["validation_pairs"] = len(val)
         metrics["global_step"] = trainer.state.global_step
+        metrics["world_size"] = trainer.args.world_size
         metrics["resumed_from_step"] = _step_of(resume_from)
         metrics["train_seconds"] = round(time.perf_counter() - began, 1)
         if not trainer.accelerator.is_main_process:
