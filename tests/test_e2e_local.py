@@ -57,7 +57,9 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     split = json.loads((run / "dataset" / "split.json").read_text())
-    assert metrics["n_comparisons"] == 2 * len(split["validation_ideas"])
+    # The local preset also evaluates data/eval_ideas.csv (topics the tiny model never saw).
+    extra = list(csv.DictReader(open(REPO / "data" / "eval_ideas.csv", encoding="utf-8")))
+    assert metrics["n_comparisons"] == 2 * (len(split["validation_ideas"]) + len(extra))
     assert 0 <= metrics["win_rate_ci_low"] <= metrics["win_rate"] <= metrics["win_rate_ci_high"]
     assert metrics["eval_judge"] == "rubric"
     html = (run / "report.html").read_text()

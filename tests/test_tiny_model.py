@@ -1,4 +1,6 @@
 import csv
+import importlib.util
+import json
 
 import pytest
 
@@ -12,7 +14,6 @@ SMALL = TinyModelConfig(
     num_layers=1,
     num_heads=2,
     num_kv_heads=1,
-    pretrain_epochs=1,
     epochs=1,
     batch_size=16,
     seed=5,
@@ -71,3 +72,97 @@ def test_bad_corpus_is_refused(tmp_path):
     (tmp_path / "c.csv").write_text("idea,headline\na,b\n")
     with pytest.raises(UserError, match="lacks column"):
         read_corpus(tmp_path / "c.csv")
+
+
+def test_tokenizer_is_what_transformers_loads_back(tmp_path):
+    from transformers import AutoTokenizer
+
+    from dpo_titles.prompts import render_prompt
+
+    corpus = small_corpus(tmp_path)
+    out = build_tiny_model(corpus, tmp_path / "m", SMALL)
+    tok = AutoTokenizer.from_pretrained(out)
+    built = json.loads((out / "tokenizer.json").read_text())
+    with open(corpus, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    # The pieces the model was trained on are those a reloaded tokenizer makes: generation and
+    # DPO load the folder through AutoTokenizer, which rebuilds a qwen2 tokenizer its own way.
+    vocab = built["model"]["vocab"]
+    for row in rows[:20]:
+        for text in (render_prompt(row["idea"]), row["title"]):
+            pieces = tok.convert_ids_to_tokens(tok(text, add_special_tokens=False)["input_ids"])
+            assert tok.convert_tokens_to_string(pieces) == text
+            assert all(p in vocab for p in pieces)
+    # A word every prompt has is one piece.
+    assert len(tok(" title", add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_corpus_is_what_its_script_writes():
+    from tests.conftest import CORPUS, REPO
+
+    spec = importlib.util.spec_from_file_location("make_corpus", REPO / "data" / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert CORPUS.read_text(encoding="utf-8") == module.render(module.corpus_rows())
+
+
+def test_evaluation_ideas_are_unseen():
+    from dpo_titles.ideas import load_ideas
+    from tests.conftest import CORPUS, REPO
+
+    def norm(text):
+        return " ".join(text.casefold().split())
+
+    with open(CORPUS, newline="", encoding="utf-8") as fh:
+        corpus = {norm(row["idea"]) for row in csv.DictReader(fh)}
+    for name in ("ideas.csv", "eval_ideas.csv"):
+        ideas = [norm(i.text) for i in load_ideas(REPO / "data" / name)]
+        assert ideas and not corpus & set(ideas), name
+    assert 20 <= len(load_ideas(REPO / "data" / "eval_ideas.csv")) <= 30
+
+
+def test_real_word_share_and_idea_reuse(tmp_path):
+    from dpo_titles.title_quality import (
+        load_wordlist,
+        non_words,
+        real_word_share,
+        reuse_share,
+        reuses_idea,
+    )
+
+    words = tmp_path / "words"
+    words.write_text("how\nto\nbake\nbread\nat\nhome\nA\nb\nguide\n")
+    known = load_wordlist(words)
+    idea = "Bake sourdough bread at home with a Dutch oven."
+    # "Sourdough" is the idea's own word; "Bre4d" holds a digit and a letter; "b" is a lone letter.
+    pairs = [(idea, "How to bake sourdough bread at home"), (idea, "Ovven b guide: 5K Bre4d")]
+    assert non_words(pairs, known) == ["ovven", "b", "bre4d"]
+    assert real_word_share(pairs, known) == 9 / 12
+    assert reuses_idea("Sourdough at home", idea) and not reuses_idea("A guide", idea)
+    assert reuse_share(pairs) == 0.5
+    with pytest.raises(UserError, match="apt-get install -y wamerican"):
+        load_wordlist(tmp_path / "missing")
+
+
+def test_title_quality_bench_reads_a_run(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("tq", REPO / "bench" / "title_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "words").write_text("how\nto\nbake\nbread\nmy\n")
+    comparisons = tmp_path / "comparisons.csv"
+    with open(comparisons, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["idea", "sample", "base_title", "tuned_title", "verdict", "rationale"])
+        w.writerow(["Bake bread.", 0, "Brd", "How to bake bread", "tuned", ""])
+        w.writerow(["Bake bread.", 1, "My bread", "How to bake bread", "tie", ""])
+    argv = ["--comparisons", str(comparisons), "--wordlist", str(tmp_path / "words")]
+    assert bench.main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = dict(kv.split("=") for kv in last.split())
+    assert figures["all_base_real_words"] == "0.6667"
+    assert figures["all_tuned_reuse"] == "1.0000"
+    assert figures["all_win_rate"] == "0.7500" and figures["all_ties"] == "1"
+    assert bench.main(["--wordlist", str(tmp_path / "none")]) == 2
+    assert "apt-get install -y wamerican" in capsys.readouterr().err
