@@ -25,12 +25,16 @@ from dpo_titles.files import DEFAULT_MAX_INPUT_MB
 from dpo_titles.hub import TOKEN_ENV
 from dpo_titles.providers import API_KEYS
 from dpo_titles.settings import Evaluation, Generation, Labelling, Sampling, Split
-from dpo_titles.trainjob import DEFAULT_BACKEND, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_MINUTES
+from dpo_titles.trainjob import (
+    DEFAULT_BACKEND,
+    DEFAULT_RUNTIME,
+    DEFAULT_TIMEOUT_MINUTES,
+    SHM_SIZE,
+)
 
 PIPELINE_NAME = "dpo-titles"
 # Most shard pods at once; a constant because ParallelFor takes no parameter for it.
 max_parallel_shards = 8
-SHM_SIZE = "8Gi"
 # The cache volume (Hugging Face cache, API responses, training checkpoints) is compiled in unless
 # `CACHE_PVC=` is set empty at compile time: a pod cannot start while its claim is missing, so a
 # cluster without the claim from manifests/ compiles without it. Its name is still a run-time

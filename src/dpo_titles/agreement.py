@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from .dataset import is_tie
 from .label import judge_pairs
 from .providers.base import Judge
 from .stats import bootstrap_over_groups, win_rate
@@ -30,7 +31,7 @@ def human_pairs(rows: list[dict]) -> list[dict]:
     the preferred title, or none for a row whose verdict is `tie`."""
     pairs = []
     for row in rows:
-        tie = (row.get("verdict") or "").strip().lower() == "tie"
+        tie = is_tie(row)
         pairs.append(
             {
                 "idea": row["idea"],

@@ -50,6 +50,11 @@ def check_preference_rows(rows: list[dict], name) -> list[dict]:
     return rows
 
 
+def is_tie(row: dict) -> bool:
+    """True for a human row whose verdict is `tie` (`annotate`'s "can't tell")."""
+    return (row.get("verdict") or "").strip().lower() == "tie"
+
+
 def read_human_preferences(path, name: str | None = None) -> list[dict]:
     """Human-labelled pairs (CSV: idea, chosen, rejected, optional judge and verdict), each
     checked: an idea and two different titles. Rows whose verdict is `tie` (`annotate`'s "can't
@@ -60,7 +65,7 @@ def read_human_preferences(path, name: str | None = None) -> list[dict]:
     # Checked before ties are dropped, so an error names the row as the file numbers it.
     for row in check_preference_rows(rows, name or str(path)):
         row["judge"] = row.get("judge") or "human"
-    return [r for r in rows if (r.get("verdict") or "").strip().lower() != "tie"]
+    return [r for r in rows if not is_tie(r)]
 
 
 def to_example(row: dict) -> dict:

@@ -116,17 +116,15 @@ def length_effect(rows: list[dict]) -> dict:
     }
 
 
-# What `make tiny-model` leaves in the model folder (tiny_model.py writes it).
-TINY_MODEL_INFO = "tiny_model.json"
-
-
 def base_model_note(model_dir) -> str:
     """One line saying that the base model is the tiny offline model, when it is (so nobody
     takes its titles for the cluster default's); empty otherwise."""
     import json
     from pathlib import Path
 
-    info_path = Path(model_dir) / TINY_MODEL_INFO
+    from .tiny_model import INFO_FILE
+
+    info_path = Path(model_dir) / INFO_FILE
     if not info_path.is_file():
         return ""
     try:
@@ -149,7 +147,7 @@ def summarise(rows: list[dict], flips: int) -> dict:
     wins = sum(r["verdict"] == "tuned" for r in rows)
     losses = sum(r["verdict"] == "base" for r in rows)
     ties = n - wins - losses
-    rate = (wins + 0.5 * ties) / n if n else 0.0
+    rate = win_rate([r["verdict"] for r in rows]) or 0.0
     low, high = wilson_interval(rate, n)
     # The samples of one idea are not independent: an interval over ideas is the honest one.
     by_idea: dict[str, list[str]] = {}

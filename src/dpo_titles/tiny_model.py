@@ -31,6 +31,8 @@ from .settings import check_number, check_seed
 
 log = logging.getLogger(__name__)
 
+# What the build leaves beside the weights: its settings, corpus and size (the report reads it).
+INFO_FILE = "tiny_model.json"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # A word seen at least this often becomes one piece; rarer words stay in parts, as unseen ones do.
 MIN_WORD_COUNT = 2
@@ -241,7 +243,7 @@ def build_tiny_model(
             "history": history,
             "seconds": round(time.perf_counter() - began, 1),
         }
-        (tmp / "tiny_model.json").write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "README.md").write_text(_model_card(info))
     log.info("tiny model written to %s in %.0fs", out_dir, info["seconds"])
     return Path(out_dir)

@@ -50,6 +50,8 @@ NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # What the cache volume holds for one TrainJob: <cache>/trainjobs/<name>/{dataset,recipe.json,
 # model}.
 WORK_FOLDER = "trainjobs"
+# The in-memory /dev/shm of every GPU pod (the train and evaluate tasks, the TrainJob's nodes):
+# PyTorch data loaders and NCCL need more than a container's 64 MB.
 SHM_SIZE = "8Gi"
 # The component's own deadline is the TrainJob's plus this, so the Trainer's DeadlineExceeded
 # (which names the reason) normally comes first.

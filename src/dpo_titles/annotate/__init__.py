@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import fields
 
 from ..errors import UserError
 from ..settings import Generation, check_number, check_seed
@@ -25,7 +24,7 @@ from .server import LINGER_S, Session, start
 log = logging.getLogger(__name__)
 
 # The generate stage's default seed: one default seed for the whole tool.
-DEFAULT_SEED = next(f.default for f in fields(Generation) if f.name == "seed")
+DEFAULT_SEED = Generation.seed
 
 __all__ = ["DEFAULT_SEED", "Session", "annotate", "open_session"]
 
