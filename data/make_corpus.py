@@ -1,14 +1,20 @@
 """Write data/title_corpus.csv, the tiny offline model's training corpus, deterministically.
 
 Run from the repository root: ``.venv/bin/python data/make_corpus.py`` (``--check`` only says
-whether the committed file is what this script writes). Each idea is a sentence built from one
-topic's verbs, objects and items; each of its titles comes from a template that reuses the idea's
-own words, so that a model trained on it learns to copy from the prompt instead of reciting
-memorised titles. About half of the titles carry one flaw the rubric judge penalises (too short,
-too long, shouting, clickbait filler, off topic), so preference tuning has something to fix.
+whether the committed file is what this script writes).
 
-The topics are those of data/ideas.csv and a few neighbours; data/eval_ideas.csv deliberately
-holds ideas of other topics, to show how the model does on words it never saw.
+The tiny model has to write titles for ideas it has never seen, so the corpus teaches it to copy,
+not to remember. Each idea is a how-to sentence, "<verb> <thing> [<where>] [<extra>].", whose
+thing is drawn from about six thousand English nouns and nine hundred adjectives
+(data/words/, from the wonderwords package, MIT licence): most of them occur in a handful of ideas
+only, so the tokenizer keeps them in parts, as it will an unseen word, and the only way to write
+them is to copy them from the prompt. Each title puts a prefix of the idea's own clause ("teach a
+new puppy", "... to walk on a loose leash") into a template ("How to ...", "...: a beginner's
+guide"); the templates' words are the common ones. About half of the titles carry one flaw the
+rubric judge penalises (too short, too long, shouting, clickbait filler, off topic), so preference
+tuning has something to fix.
+
+data/ideas.csv and data/eval_ideas.csv are real ideas; none of them is in the corpus.
 """
 
 from __future__ import annotations
@@ -22,175 +28,97 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "data" / "title_corpus.csv"
+WORDS = ROOT / "data" / "words"
 SEED = 20261202
-IDEAS_PER_TOPIC = 110
+IDEAS = 2400
 TITLES_PER_IDEA = 5
 MIN_CHARS, MAX_CHARS = 30, 75
 
-# topic: (verbs as "base/ing", objects, items, topic modifiers). Objects read after a verb.
-TOPICS: dict[str, tuple[str, str, str, str]] = {
-    "cooking": (
-        "cook/cooking make/making prepare/preparing master/mastering",
-        "crispy roast potatoes; a creamy mushroom risotto; restaurant-style fried rice; a juicy "
-        "pan-seared steak; fluffy buttermilk pancakes; a simple tomato sauce; homemade pizza "
-        "dough; a spicy chicken curry; fresh egg pasta; a hearty lentil soup; crispy baked tofu; "
-        "a classic beef stew; garlic butter shrimp; a quick vegetable stir fry; perfect scrambled "
-        "eggs; homemade dumplings; a lemon herb salmon; slow cooker chili; a weeknight ramen bowl; "
-        "street-style tacos",
-        "garlic; butter; olive oil; onions; rice; flour; eggs; lemon; fresh herbs; a cast iron "
-        "pan; a sharp knife; leftovers; spices; soy sauce; a slow cooker; cheap ingredients; a "
-        "wok; frozen vegetables; chickpeas; a blender",
-        "on a weeknight; for a family of four; with five ingredients; in thirty minutes",
-    ),
-    "baking": (
-        "bake/baking make/making decorate/decorating",
-        "a no-knead sourdough loaf; chewy chocolate chip cookies; a moist banana bread; flaky "
-        "butter croissants; a simple sponge cake; cinnamon rolls; soft dinner rolls; a lemon "
-        "tart; fudgy brownies; a birthday layer cake; homemade bagels; apple pie; blueberry "
-        "muffins; a focaccia with herbs",
-        "flour; yeast; butter; sugar; a stand mixer; a dutch oven; parchment paper; a kitchen "
-        "scale; cold butter; a sourdough starter; baking soda; vanilla; whipped cream",
-        "without a mixer; for the first time; with just four ingredients",
-    ),
-    "travel": (
-        "plan/planning visit/visiting explore/exploring travel/traveling",
-        "a two-week trip through Japan; three days in Lisbon; a road trip across Iceland; a "
-        "weekend in Paris; a budget trip to Mexico City; a month in Southeast Asia; a hiking trip "
-        "in the Alps; a first solo trip abroad; a city break in Rome; a train journey across "
-        "Europe; a week in New York; a beach holiday in Greece; a backpacking route through Peru",
-        "hostels; rail passes; cheap flights; street food; a carry-on backpack; local buses; "
-        "travel insurance; a daily budget; public transport; viewpoints; markets; jet lag; "
-        "travel apps; night trains; museums",
-        "on a budget; with only a backpack; without a car; for under a thousand dollars",
-    ),
-    "personal finance": (
-        "build/building start/starting plan/planning track/tracking",
-        "a monthly budget; an emergency fund; a simple retirement plan; a debt payoff plan; a "
-        "savings habit; a grocery budget; a side income; a first investment portfolio; a "
-        "spending tracker; a sinking fund for holidays; a plan to pay off credit cards; a net "
-        "worth spreadsheet",
-        "index funds; a spreadsheet; credit cards; interest rates; the snowball method; the "
-        "avalanche method; a high-yield savings account; automatic transfers; receipts; "
-        "subscriptions; a credit score; compound interest; taxes",
-        "on a low income; in your twenties; with real numbers; step by step",
-    ),
-    "fitness": (
-        "build/building start/starting follow/following design/designing",
-        "a full-body workout at home; a beginner strength routine; a twenty-minute cardio "
-        "session; a stretching routine for desk workers; a push-up progression; a core workout; "
-        "a weekly training plan; a kettlebell routine; a mobility routine for tight hips; a "
-        "resistance band workout; a muscle-building plan",
-        "dumbbells; resistance bands; squats; lunges; planks; protein; rest days; a foam roller; "
-        "a kettlebell; push-ups; warm-ups; good form; progressive overload",
-        "with no equipment; in twenty minutes a day; for complete beginners",
-    ),
-    "running": (
-        "train/training start/starting improve/improving plan/planning",
-        "for a first 5K; for a half marathon; a couch to 5K plan; a faster mile; an easy running "
-        "routine; for a trail race; a marathon training block; a safe return after injury",
-        "running shoes; intervals; easy runs; a heart rate monitor; hills; long runs; pacing; "
-        "stretching; recovery days; a running watch; hydration",
-        "in eight weeks; without getting injured; as a beginner",
-    ),
-    "programming": (
-        "build/building write/writing debug/debugging learn/learning",
-        "a to-do list app in Python; a REST API with FastAPI; a command-line tool; a simple web "
-        "scraper; a Discord bot; a weather app with JavaScript; a personal website; a unit test "
-        "suite; a slow SQL query; a small game with Pygame; a chat app with websockets; a "
-        "password generator; a budget tracker in Python",
-        "Python; JavaScript; Git; a JSON file; a database; unit tests; the terminal; VS Code; "
-        "an API key; error messages; functions; classes; a debugger; SQL; Docker",
-        "for beginners; in one afternoon; from scratch; with clear examples",
-    ),
-    "gardening": (
-        "grow/growing plant/planting start/starting care/caring",
-        "tomatoes in containers; a raised garden bed; a compost bin; herbs on a windowsill; a "
-        "pollinator flower bed; strawberries on a balcony; potatoes in grow bags; a vegetable "
-        "patch; houseplants in a dark apartment; a small orchard; peppers from seed; a lawn "
-        "without chemicals",
-        "seedlings; compost; mulch; potting soil; a watering can; fertilizer; aphids; "
-        "pollinators; seeds; a trellis; grow lights; pruning shears; rainwater",
-        "in a small backyard; on a balcony; for the first harvest; in a cold climate",
-    ),
-    "home repair": (
-        "fix/fixing repair/repairing install/installing replace/replacing",
-        "a leaky kitchen faucet; a hole in drywall; floating shelves; a running toilet; a "
-        "squeaky door; a broken light switch; a clogged sink drain; a ceiling fan; cracked "
-        "bathroom tiles; a sticking window; a dripping shower head; a loose stair railing",
-        "a drill; a stud finder; wall anchors; plumber's tape; a putty knife; spackle; a "
-        "wrench; screws; caulk; sandpaper; a level; a voltage tester",
-        "without calling a plumber; in one afternoon; with basic tools",
-    ),
-    "photography": (
-        "take/taking shoot/shooting edit/editing capture/capturing",
-        "sharp photos in low light; better portraits at home; landscape photos; the Milky Way; "
-        "street photos; food photos for social media; sunset photos; product photos; black "
-        "and white photos; family photos with a phone",
-        "a tripod; natural light; a reflector; Lightroom; aperture; shutter speed; ISO; a prime "
-        "lens; night mode; a phone camera; composition; filters; a cheap flash",
-        "with a phone; with an entry-level camera; without expensive gear",
-    ),
-    "science": (
-        "explain/explaining understand/understanding explore/exploring",
-        "why the sky is blue; how vaccines work; how black holes form; how batteries store "
-        "energy; why we dream; how earthquakes happen; how volcanoes erupt; why the moon has "
-        "phases; how the human eye sees color; how lightning forms; how magnets work; why ice "
-        "floats",
-        "light; gravity; atoms; electricity; experiments; animations; the immune system; sound "
-        "waves; simple analogies; diagrams; energy; the brain; chemistry",
-        "with simple experiments; for curious kids; in plain language",
-    ),
-    "productivity": (
-        "plan/planning build/building set/setting try/trying",
-        "a weekly planning routine; a note-taking system; a morning routine; the Pomodoro "
-        "technique; a focused study schedule; a calm inbox routine; a simple habit tracker; a "
-        "distraction-free workspace; a digital declutter; a daily to-do list",
-        "a calendar; a notebook; time blocks; phone limits; deep work; a timer; email filters; "
-        "checklists; breaks; goals; a journal; apps; sticky notes",
-        "in thirty minutes a week; for a whole month; without burning out",
-    ),
-    "gaming": (
-        "build/building play/playing improve/improving rank/ranking",
-        "a budget gaming PC; the best indie games of the year; Minecraft survival; aim in "
-        "shooters; a speedrun of a classic platformer; a retro console setup; strategy games "
-        "for beginners; a cozy farming game; a first playthrough of Elden Ring",
-        "graphics cards; a gaming mouse; sensitivity settings; shelter; iron; boss fights; "
-        "controllers; frame rates; practice drills; hidden items; a monitor; mods",
-        "on a budget; for the first time; in one week",
-    ),
-    "music practice": (
-        "learn/learning practice/practicing play/playing improve/improving",
-        "guitar chords; piano scales; sheet music for piano; a first song on the ukulele; "
-        "rhythm with a metronome; singing scales; fingerpicking patterns; blues improvisation; "
-        "drum grooves; a daily practice routine",
-        "a metronome; chords; scales; a capo; finger exercises; ear training; key signatures; "
-        "a strumming pattern; backing tracks; a tuner; songs",
-        "in one week; in ten minutes a day; without a teacher",
-    ),
-    "drawing": (
-        "draw/drawing sketch/sketching paint/painting learn/learning",
-        "realistic portraits; a simple landscape in watercolor; cartoon characters; hands and "
-        "faces; a daily sketchbook habit; perspective drawings of a city; digital art on a "
-        "tablet; still life with pencils",
-        "pencils; watercolor paints; a sketchbook; shading; proportions; brushes; a drawing "
-        "tablet; reference photos; ink pens; color theory",
-        "for beginners; in thirty days; with cheap supplies",
-    ),
-    "cleaning": (
-        "clean/cleaning organize/organizing declutter/decluttering",
-        "a messy kitchen; a small closet; a garage; a tiny apartment; a bathroom in ten minutes; "
-        "a home office; a fridge; a kids' playroom; a pantry; a whole house before guests",
-        "storage bins; baking soda; vinegar; labels; a donation box; a checklist; shelves; "
-        "microfiber cloths; a timer; drawers",
-        "in one weekend; on a budget; without buying anything",
-    ),
-}
+# How-to verbs as "base/ing" (a phrasal verb keeps its particle); the rest come from
+# data/words/verbs.txt, in their base form only.
+VERBS = [
+    v.strip()
+    for v in (
+        "bake/baking; brew/brewing; build/building; buy/buying; care for/caring for; "
+        "carve/carving; catch/catching; change/changing; choose/choosing; clean/cleaning; "
+        "coach/coaching; compare/comparing; cook/cooking; decorate/decorating; design/designing; "
+        "draw/drawing; dry/drying; edit/editing; explore/exploring; feed/feeding; film/filming; "
+        "find/finding; fix/fixing; fold/folding; grow/growing; hang/hanging; install/installing; "
+        "keep/keeping; knit/knitting; learn/learning; make/making; measure/measuring; "
+        "mend/mending; mix/mixing; organize/organizing; pack/packing; paint/painting; "
+        "photograph/photographing; pick/picking; plan/planning; plant/planting; play/playing; "
+        "practice/practicing; prepare/preparing; protect/protecting; raise/raising; "
+        "record/recording; repair/repairing; replace/replacing; restore/restoring; run/running; "
+        "save/saving; sell/selling; set up/setting up; sew/sewing; sharpen/sharpening; "
+        "shoot/shooting; sketch/sketching; start/starting; store/storing; teach/teaching; "
+        "test/testing; track/tracking; train/training; upgrade/upgrading; use/using; "
+        "wash/washing; win/winning; write/writing "
+    ).split(";")
+]
 
-GENERIC_MODS = (
-    "at home; step by step; the easy way; like a pro; in one weekend; for complete beginners; "
-    "on a tight budget; in under an hour"
+DETERMINERS = (
+    "a",
+    "the",
+    "your",
+    "your first",
+    "your own",
+    "an old",
+    "a new",
+    "a small",
+    "a cheap",
+    "a homemade",
+    "my",
+    "this",
 )
-
+PLACES = (
+    "at home",
+    "in your kitchen",
+    "in a small apartment",
+    "on a budget",
+    "in one weekend",
+    "in ten minutes a day",
+    "for the first time",
+    "without any tools",
+    "on a rainy day",
+    "for a whole week",
+    "in the garden",
+    "before the holidays",
+    "for complete beginners",
+    "in under an hour",
+)
+# Words that end the idea's clause; a title copies the clause, or its first part, and stops there.
+EXTRAS = (
+    "with {np} and {np}",
+    "using {np}",
+    ", including {np} and {np}",
+    "and learn which {pl} you need",
+    "by {ing} {np}",
+    "from {np} to {np}",
+    "with {pl}, {pl} and {pl}",
+    "and show what worked",
+    "and the mistakes to avoid",
+)
+GOOD = (
+    "How to {c}",
+    "I tried to {c}",
+    "The easiest way to {c}",
+    "{C}: a beginner's guide",
+    "{C} (the right way)",
+    "Can you really {c}?",
+    "{C}: what nobody tells you",
+    "How I learned to {c}",
+    "5 mistakes people make when they {c}",
+    "Why you should {c}",
+    "3 ways to {c}",
+    "{C} step by step",
+    "Is it worth it to {c}?",
+    "What happens when you {c}",
+    "{Ing} {o}: the complete guide",
+    "A beginner's guide to {ing} {o}",
+    "Everything you need to know about {ing} {o}",
+    "Stop making these mistakes when {ing} {o}",
+)
+SHORT = ("My {w} video", "Some {w} tips", "About {w}", "New {w} vlog", "Part 2", "Why {w}?")
 SHOUT = ("BEST", "EASY", "NEVER", "HUGE", "REAL", "FAST", "ULTIMATE", "SECRET", "WORST", "ALWAYS")
 FILLERS = (
     " (you won't believe this)",
@@ -209,10 +137,7 @@ LONG_TAILS = (
     " (full beginner walkthrough with every step, question and answer included)",
     " - my long and honest story from the very start to the very end",
 )
-# Lower-case idea words after a template word: a capitalised copy of a word the tokenizer spells
-# letter by letter would be a word the model must spell without having seen it spelt.
-# Off-topic titles come from this fixed set, not from other ideas: the model then meets the topic
-# words of an idea only where it copies them from that idea's prompt.
+# Off-topic titles come from this fixed set: a title that ignores its idea is one of these.
 OFFTOPIC = (
     "The strange rules of competitive yo-yo",
     "What it takes to become a sommelier",
@@ -235,19 +160,18 @@ OFFTOPIC = (
     "The history of the world's oldest bridge",
     "Why some deserts are freezing cold at night",
 )
-SHORT = ("My {w} video", "Some {w} tips", "About {w}", "New {w} vlog", "Part 2", "Why {w}?")
 
 
-def _split(text: str) -> list[str]:
-    return [t.strip() for t in text.split(";") if t.strip()]
+def _words(name: str) -> list[str]:
+    return (WORDS / name).read_text(encoding="utf-8").split()
 
 
-def _np(obj: str) -> str:
-    """The object without its leading article, for "a guide to ..." titles."""
-    for article in ("a ", "an ", "the "):
-        if obj.startswith(article):
-            return obj[len(article) :]
-    return obj
+def _plural(noun: str) -> str:
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
 
 
 def _and(items: list[str]) -> str:
@@ -258,116 +182,147 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def make_idea(rng: random.Random, topic: tuple) -> dict:
-    verbs, objects, items, mods = topic
-    base, ing = rng.choice(verbs.split()).split("/")
-    obj = rng.choice(_split(objects))
-    mod = rng.choice(_split(mods) + _split(GENERIC_MODS))
-    picked = rng.sample(_split(items), 3)
-    form = rng.randrange(7)
-    if form == 0:
-        idea = f"{_cap(base)} {obj} {mod}, covering {_and(picked)}."
+class Words:
+    """The word lists and the phrases built from them."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.nouns = _words("nouns.txt")
+        self.adjectives = _words("adjectives.txt")
+        self.verbs = [v for v in _words("verbs.txt") if not v.endswith(("ed", "ing"))]
+
+    def noun_phrase(self) -> tuple[str, str]:
+        """A noun phrase and its last noun ("an old copper lantern", "lantern")."""
+        rng = self.rng
+        noun = rng.choice(self.nouns)
+        words = [noun]
+        if rng.random() < 0.5:
+            words.insert(0, rng.choice(self.adjectives))
+        if rng.random() < 0.25:
+            words.insert(-1, rng.choice(self.nouns))
+        det = rng.choice(DETERMINERS)
+        if det == "a" and words[0][0] in "aeiou":
+            det = "an"
+        return f"{det} {' '.join(words)}", noun
+
+    def verb(self) -> tuple[str, str | None]:
+        """A verb's base form and, for the listed how-to verbs, its -ing form."""
+        if self.rng.random() < 0.6:
+            base, ing = self.rng.choice(VERBS).split("/")
+            return base, ing
+        return self.rng.choice(self.verbs), None
+
+
+def make_idea(words: Words) -> dict:
+    """One idea: its text, and the parts titles copy (verb, object, place, clause)."""
+    rng = words.rng
+    base, ing = words.verb()
+    obj, noun = words.noun_phrase()
+    place = rng.choice(PLACES) if rng.random() < 0.45 else None
+    if place is None and rng.random() < 0.3:
+        np2, _ = words.noun_phrase()
+        place = f"{rng.choice(('in', 'on', 'for', 'near', 'under'))} {np2}"
+    extra = None
+    if rng.random() < 0.8:
+        extra = rng.choice(EXTRAS)
+        while "{" in extra:
+            extra = extra.replace("{np}", words.noun_phrase()[0], 1)
+            extra = extra.replace("{pl}", _plural(rng.choice(words.nouns)), 1)
+            extra = extra.replace("{ing}", rng.choice(VERBS).split("/")[1], 1)
+    clause = f"{base} {obj}" + (f" {place}" if place else "")
+    form = rng.randrange(8)
+    if form == 0 and ing:
+        text = f"A beginner's guide to {ing} {obj}" + (f" {place}" if place else "")
     elif form == 1:
-        idea = f"{_cap(base)} {obj} {mod} with {_and(picked[:2])}."
+        text = f"Learn to {clause}"
     elif form == 2:
-        idea = f"A beginner's guide to {ing} {obj}, including {_and(picked[:2])}."
-    elif form == 3:
-        idea = f"Learn to {base} {obj} {mod}, using {_and(picked)}."
-    elif form == 4:
-        idea = f"Explain how to {base} {obj} and the common mistakes to avoid with {picked[0]}."
-    elif form == 5:
-        idea = f"I try to {base} {obj} {mod} and show what worked, from {_and(picked[:2])}."
+        text = f"I try to {clause}"
     else:
-        idea = f"Compare {_and(picked)} for {ing} {obj} {mod}."
-    return {"idea": idea, "base": base, "ing": ing, "obj": obj, "mod": mod, "items": picked}
+        text = _cap(clause)
+    if extra:
+        text += extra if extra.startswith(",") else f" {extra}"
+    return {
+        "idea": text + ".",
+        "base": base,
+        "ing": ing,
+        "obj": obj,
+        "noun": noun,
+        "clauses": [f"{base} {obj}", clause],
+    }
 
 
 def good_titles(p: dict) -> list[str]:
-    """Titles that reuse the idea's words, each a different shape; all within 30-75 characters
-    are kept, the others dropped by the caller."""
-    b, g, o, n, m, it = p["base"], p["ing"], p["obj"], _np(p["obj"]), p["mod"], p["items"]
-    return [
-        f"How to {b} {o} {m}",
-        f"How to {b} {o}: {_and(it[:2])}",
-        f"I tried to {b} {o} {m}",
-        f"The easiest way to {b} {o}",
-        f"5 mistakes to avoid when {g} {o}",
-        f"A beginner's guide to {n}",
-        f"Why {it[0]} changes how you {b} {o}",
-        f"Can you really {b} {o} {m}?",
-        f"{g.capitalize()} {o} with {it[0]} and {it[1]}",
-        f"What nobody tells you about {n}",
-        f"My simple method to {b} {o}",
-        f"3 ways to {b} {o} {m}",
-        f"Everything you need to know about {n}",
-        f"How I learned to {b} {o} {m}",
-        f"Stop making these {n} mistakes",
-        f"The only {n} guide you need",
-        f"Should you use {it[0]} or {it[1]} to {b} {o}?",
-        f"Is it worth it to {b} {o} {m}?",
-    ]
+    """Every template filled with the idea's clause (whole, or without its place), where it fits
+    30-75 characters."""
+    out = []
+    for template in GOOD:
+        if "{ing}" in template.lower() and not p["ing"]:
+            continue
+        for c in dict.fromkeys(p["clauses"]):
+            title = template.format(
+                c=c, C=_cap(c), ing=p["ing"], Ing=_cap(p["ing"] or ""), o=p["obj"]
+            )
+            if MIN_CHARS <= len(title) <= MAX_CHARS:
+                out.append(title)
+    return list(dict.fromkeys(out))
+
+
+def flawed_title(rng: random.Random, flaw: str, base: str, p: dict) -> str:
+    """A title with one flaw, made from a good title `base` where the flaw needs one."""
+    if flaw == "short":
+        title = rng.choice(SHORT).format(w=p["noun"])
+        return title if len(title) < MIN_CHARS else "Part 2"
+    if flaw == "long":
+        title = base + rng.choice(LONG_TAILS)
+        while len(title) <= MAX_CHARS:
+            title += " and more"
+        return title
+    if flaw == "shouting":
+        w1, w2 = rng.sample(SHOUT, 2)
+        for title in (
+            f"The {w1} way to {p['clauses'][0]}!!!",
+            f"{w1} {w2} tips!!! {base}",
+            f"{w1} {w2} tips: {p['noun']}!!!",
+        ):
+            if MIN_CHARS <= len(title) <= MAX_CHARS:
+                return title
+        return f"The {w1} {w2} video you will see!!!"
+    if flaw == "filler":
+        title = base + rng.choice(FILLERS)
+        if len(title) > MAX_CHARS:
+            title = f"You won't believe this: {p['obj']}"
+        if not MIN_CHARS <= len(title) <= MAX_CHARS:
+            title = "You won't believe what happened next (must watch)"
+        return title
+    return rng.choice(OFFTOPIC)
 
 
 def titles_for(rng: random.Random, p: dict) -> list[tuple[str, str]]:
-    fits = [t for t in good_titles(p) if MIN_CHARS <= len(t) <= MAX_CHARS]
+    """Five titles for one idea: two or three with one flaw each, the others good."""
+    fits = good_titles(p)
     rng.shuffle(fits)
-    out: list[tuple[str, str]] = []
     flaws = ["short", "long", "shouting", "filler", "offtopic"]
     rng.shuffle(flaws)
-    n_flawed = rng.choice((2, 2, 3))
-    for flaw in flaws[:n_flawed]:
-        base = fits.pop()
-        if flaw == "short":
-            word = _np(p["obj"]).split()[-1]
-            title = rng.choice(SHORT).format(w=word)
-            if len(title) >= MIN_CHARS:
-                title = "Part 2"
-        elif flaw == "long":
-            title = base + rng.choice(LONG_TAILS)
-            while len(title) <= MAX_CHARS:
-                title += " and more"
-        elif flaw == "shouting":
-            words = rng.sample(SHOUT, 2)
-            title = f"The {words[0]} way to {p['base']} {p['obj']}!!!"
-            if len(title) > MAX_CHARS or rng.random() < 0.5:
-                title = f"{words[0]} {words[1]} tips!!! {base}"
-            if not MIN_CHARS <= len(title) <= MAX_CHARS:
-                title = f"{words[0]} {words[1]} tips: {_np(p['obj'])}!!!"
-            if not MIN_CHARS <= len(title) <= MAX_CHARS:
-                title = f"The {words[0]} {words[1]} video you will see!!!"
-        elif flaw == "filler":
-            title = base + rng.choice(FILLERS)
-            if len(title) > MAX_CHARS:
-                title = "You won't believe this: " + _np(p["obj"])
-            if not MIN_CHARS <= len(title) <= MAX_CHARS:
-                title = "You won't believe what happened next (must watch)"
-        else:
-            title = rng.choice(OFFTOPIC)
-        out.append((title, flaw))
+    out = []
+    for flaw in flaws[: rng.choice((2, 2, 3))]:
+        out.append((flawed_title(rng, flaw, fits.pop(), p), flaw))
     while len(out) < TITLES_PER_IDEA and fits:
         out.append((fits.pop(), ""))
     return out
 
 
 def corpus_rows(seed: int = SEED) -> list[dict]:
-    """Every (idea, title, flaw) row, shuffled by idea so any prefix covers every topic."""
+    """Every (idea, title, flaw) row, `IDEAS` different ideas with their titles."""
     rng = random.Random(seed)
-    plans = []
-    seen = set()
-    for name in sorted(TOPICS):
-        made = 0
-        while made < IDEAS_PER_TOPIC:
-            p = make_idea(rng, TOPICS[name])
-            if p["idea"] in seen:
-                continue
-            seen.add(p["idea"])
-            plans.append((name, p))
-            made += 1
-    rng.shuffle(plans)
-    rows = []
-    for _, p in plans:
-        for title, flaw in titles_for(rng, p):
-            rows.append({"idea": p["idea"], "title": title, "flaw": flaw})
+    words = Words(rng)
+    rows, seen = [], set()
+    while len(seen) < IDEAS:
+        p = make_idea(words)
+        # An idea needs enough good titles for its flaws and its clean ones.
+        if p["idea"] in seen or len(good_titles(p)) < TITLES_PER_IDEA:
+            continue
+        seen.add(p["idea"])
+        rows += [{"idea": p["idea"], "title": t, "flaw": f} for t, f in titles_for(rng, p)]
     return rows
 
 

@@ -37,7 +37,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny")
     with open(CORPUS, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:300]
+        rows = list(csv.DictReader(fh))[:1500]
     corpus = root / "corpus.csv"
     with open(corpus, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["idea", "title"], extrasaction="ignore")
@@ -50,8 +50,10 @@ def tiny_model(tmp_path_factory) -> Path:
         num_layers=2,
         num_heads=4,
         num_kv_heads=2,
-        epochs=3,
-        batch_size=32,
+        copy_steps=60,
+        copy_batch_size=16,
+        epochs=4,
+        batch_size=16,
         learning_rate=5e-3,
         seed=7,
     )

@@ -14,6 +14,8 @@ SMALL = TinyModelConfig(
     num_layers=1,
     num_heads=2,
     num_kv_heads=1,
+    copy_steps=4,
+    copy_batch_size=4,
     epochs=1,
     batch_size=16,
     seed=5,
@@ -33,17 +35,63 @@ def small_corpus(tmp_path, rows=80):
     return path
 
 
-def test_build_is_deterministic_given_its_seed(tmp_path):
-    from transformers import AutoModelForCausalLM
+def test_build_writes_the_same_bytes_whatever_the_threads(tmp_path):
+    import torch
 
     corpus = small_corpus(tmp_path)
     a = build_tiny_model(corpus, tmp_path / "a", SMALL)
-    b = build_tiny_model(corpus, tmp_path / "b", SMALL)
-    wa = AutoModelForCausalLM.from_pretrained(a).state_dict()
-    wb = AutoModelForCausalLM.from_pretrained(b).state_dict()
-    assert wa.keys() == wb.keys()
-    assert all((wa[k] == wb[k]).all() for k in wa)
-    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    # Another thread count splits reductions otherwise: the default kernels gave other weights on
+    # a busy machine; the build's deterministic ones must not.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if threads > 1 else 2)
+    try:
+        b = build_tiny_model(corpus, tmp_path / "b", SMALL)
+    finally:
+        torch.set_num_threads(threads)
+    files = sorted(p.name for p in a.iterdir())
+    assert "model.safetensors" in files and files == sorted(p.name for p in b.iterdir())
+    for name in files:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_a_model_is_up_to_date_only_with_the_inputs_it_was_built_from(tmp_path):
+    from dataclasses import replace
+
+    from dpo_titles.tiny_model import is_up_to_date
+
+    corpus = small_corpus(tmp_path)
+    out = tmp_path / "m"
+    assert not is_up_to_date(out, corpus, SMALL)
+    build_tiny_model(corpus, out, SMALL)
+    assert is_up_to_date(out, corpus, SMALL)
+    assert not is_up_to_date(out, corpus, replace(SMALL, seed=6))
+    corpus.write_text(corpus.read_text() + "One more idea here,And one more title\n")
+    assert not is_up_to_date(out, corpus, SMALL)
+
+
+def test_the_committed_tiny_model_is_built_from_the_committed_corpus(tmp_path):
+    """models/tiny is committed so that run-local need not build it; it must be what `make
+    tiny-model` would build now, or run-local would rebuild it (8 minutes)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from dpo_titles.tiny_model import is_up_to_date
+    from tests.conftest import CORPUS, REPO
+
+    committed = REPO / "models" / "tiny"
+    assert is_up_to_date(committed, CORPUS), (
+        "models/tiny was built from another corpus, builder version or settings: run "
+        "`make tiny-model-rebuild` and commit models/tiny"
+    )
+    copy = tmp_path / "tiny"
+    shutil.copytree(committed, copy)
+    cmd = [sys.executable, "-m", "dpo_titles.cli", "tiny-model", "--corpus", str(CORPUS)]
+    done = subprocess.run(
+        cmd + ["--out", str(copy), "--if-changed"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == {"out": str(copy), "built": False}
+    assert "up to date" in done.stderr
 
 
 def test_model_is_a_qwen2_chat_model(tiny_model):

@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: the built-in setting)")
     p.add_argument("--seed", type=int, help="random seed (default: the built-in setting)")
+    p.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="keep --out when it was built from this corpus, builder and settings; else rebuild",
+    )
 
     from .annotate import DEFAULT_SEED
 
@@ -391,15 +396,19 @@ def run(args: argparse.Namespace) -> dict | list:
         case "tiny-model":
             from dataclasses import replace
 
-            from .tiny_model import TinyModelConfig, build_tiny_model
+            from .tiny_model import TinyModelConfig, build_tiny_model, is_up_to_date
 
             config = TinyModelConfig()
             if args.epochs is not None:
                 config = replace(config, epochs=args.epochs)
             if args.seed is not None:
                 config = replace(config, seed=args.seed)
-            build_tiny_model(args.corpus, args.out, config, force=args.force)
-            return {"out": args.out}
+            if args.if_changed and is_up_to_date(args.out, args.corpus, config):
+                logging.getLogger(__name__).info("%s is up to date with %s", args.out, args.corpus)
+                return {"out": args.out, "built": False}
+            # A stale model of our own is replaced; anything else at --out still needs --force.
+            build_tiny_model(args.corpus, args.out, config, force=args.force or args.if_changed)
+            return {"out": args.out, "built": True}
         case "annotate":
             from .annotate import annotate
 

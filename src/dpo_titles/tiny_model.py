@@ -1,16 +1,18 @@
-"""The tiny offline model: a one-million-parameter Qwen2 and its own tokenizer, built here.
+"""The tiny offline model: a two-million-parameter Qwen2 and its own tokenizer, built here.
 
-It lets the whole pipeline run with no hub, no key and no GPU. It is trained as a chat model, with
-the original project's prompt, on the bundled corpus (data/title_corpus.csv, written by
-data/make_corpus.py): ideas whose titles reuse the idea's own words, about half of them with one
-flaw (too short, too long, shouting, clickbait filler, off topic). So the base model writes
-readable titles built from its idea, with the same mix of habits, and preference tuning has
+It lets the whole pipeline run with no hub, no key and no GPU. It is trained on the bundled corpus
+(data/title_corpus.csv, written by data/make_corpus.py): how-to ideas whose things are drawn from
+thousands of nouns, and titles that put the idea's own clause into a template, about half of them
+with one flaw (too short, too long, shouting, clickbait filler, off topic). So the base model
+writes titles from the words of any idea, with the same mix of habits, and preference tuning has
 something to fix.
 
-The tokenizer is byte-level BPE trained until every word the corpus uses twice is one piece, so
-that what the model samples is whole words; a word it has never seen is copied from the prompt in
-parts. Each training row holds one idea's prompt once and all of its titles, each title seeing
-the prompt and itself only, so the prompt, most of every example, is encoded once per idea.
+Two phases: a copy phase (ideas written out twice, the loss on the second copy), where the model
+learns to copy from its context, then the chat phase with the original project's prompt, where
+each training row holds one idea's prompt once and all of its titles, each title seeing the
+prompt and itself only. The tokenizer is byte-level BPE trained until every word the corpus uses
+twice is one piece (or the vocabulary is full); rarer and unseen words are copied in parts.
+The build is deterministic: the same corpus, builder version and settings write the same bytes.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ log = logging.getLogger(__name__)
 
 # What the build leaves beside the weights: its settings, corpus and size (the report reads it).
 INFO_FILE = "tiny_model.json"
+# The builder's version, part of what a built model records of its inputs: bump it with any change
+# to this module that changes what a build writes, so that `make tiny-model` rebuilds the
+# committed copy (models/tiny) instead of keeping one this code no longer writes.
+BUILDER_VERSION = 2
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-# A word seen at least this often becomes one piece; rarer words stay in parts, as unseen ones do.
-MIN_WORD_COUNT = 2
 # Qwen2's pre-tokenizer split (transformers' tokenization_qwen2.PRETOKENIZE_REGEX).
 QWEN2_SPLIT = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
@@ -53,28 +57,37 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    # A cap that the bundled corpus does not reach: every word it uses twice is one piece.
-    vocab_size: int = 4096
+    vocab_size: int = 8192
+    # A word seen this often becomes one piece (until `vocab_size`); rarer ones stay in parts, as
+    # an unseen word does, and the model learns to copy them in parts.
+    min_word_count: int = 2
     # Narrow and four layers deep: on two CPU cores the step count, not the width, buys copying.
     hidden_size: int = 128
     intermediate_size: int = 384
     num_layers: int = 4
     num_heads: int = 4
-    num_kv_heads: int = 2
-    # Copying from the prompt comes late: in two trial builds, 5 epochs reused a word of the idea in
-    # 39% of titles for data/ideas.csv, 8 epochs (with the corpus's fixed off-topic titles) 68%.
-    epochs: int = 8
+    num_kv_heads: int = 4
+    # The copy phase: steps of `copy_batch_size` ideas, each written out again after a separator.
+    # Copying the idea's words is what an unseen idea needs, and with the chat phase alone it came
+    # late: the loss fell from 1.8 to 0.6 only in the 5th to 7th of 8 epochs (5 minutes). With copy
+    # steps first, 3 chat epochs reached 0.66; the committed build runs 800 and 6, about 8 minutes.
+    copy_steps: int = 800
+    copy_batch_size: int = 32
+    # The chat phase: passes over the corpus's ideas, each with all of its titles.
+    epochs: int = 6
     # Ideas a step (each with all of its titles); small, because updates matter more than size.
     batch_size: int = 8
     learning_rate: float = 3e-3
     seed: int = 1234
 
     def __post_init__(self):
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers"):
+        for name in ("vocab_size", "min_word_count", "hidden_size", "intermediate_size"):
             check_number(name, getattr(self, name), low=1, integer=True)
-        for name in ("num_heads", "num_kv_heads", "batch_size"):
+        for name in ("num_layers", "num_heads", "num_kv_heads", "batch_size"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("epochs", self.epochs, low=1, high=1000, integer=True)
+        check_number("copy_steps", self.copy_steps, low=0, high=100000, integer=True)
+        check_number("copy_batch_size", self.copy_batch_size, low=1, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_seed("seed", self.seed)
 
@@ -89,8 +102,8 @@ def read_corpus(path) -> list[tuple[str, str]]:
     return pairs
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE tokenizer trained until every word seen `MIN_WORD_COUNT` times is one piece
+def train_tokenizer(texts: list[str], vocab_size: int, min_word_count: int):
+    """A byte-level BPE tokenizer trained until every word seen `min_word_count` times is one piece
     (or `vocab_size` is reached), returned as transformers loads it back from the model folder."""
     import tempfile
 
@@ -110,7 +123,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        min_frequency=MIN_WORD_COUNT,
+        min_frequency=min_word_count,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
@@ -149,10 +162,10 @@ def _encode_groups(tokenizer, pairs) -> list[tuple[list[int], list[list[int]]]]:
     return groups
 
 
-def _pack(groups, pad: int):
-    """One row per idea: its prompt once, then every title, each title seeing the prompt and itself
-    only (a block mask, positions restarting after the prompt). The prompt, most of every example,
-    is encoded once for all of its titles instead of once per title."""
+def _chat_batch(groups, pad: int):
+    """A chat-phase batch, one row per idea: its prompt once, then every title, each title seeing
+    the prompt and itself only (a block mask, positions restarting after the prompt). The prompt,
+    most of every example, is encoded once for all of its titles instead of once per title."""
     import torch
 
     rows = []
@@ -178,7 +191,7 @@ def _pack(groups, pad: int):
     row = torch.tensor([b for b, r in enumerate(rows) for _ in r[3]])
     src = torch.tensor([s for r in rows for s in r[3]])
     tgt = torch.tensor([t for r in rows for t in r[4]])
-    return ids, pos, mask[:, None], row, src, tgt
+    return {"input_ids": ids, "position_ids": pos, "attention_mask": mask[:, None]}, row, src, tgt
 
 
 def build_tiny_model(
@@ -196,9 +209,9 @@ def build_tiny_model(
     torch.manual_seed(config.seed)
     ideas = sorted({idea for idea, _ in pairs})
     # The chat template's words, as often as the corpus's commonest, so that they are pieces.
-    texts = ["user\n", "assistant\n"] * MIN_WORD_COUNT
+    texts = ["user\n", "assistant\n"] * config.min_word_count
     texts += [prompt_messages(idea)[0]["content"] for idea in ideas] + [t for _, t in pairs]
-    tokenizer = train_tokenizer(texts, config.vocab_size)
+    tokenizer = train_tokenizer(texts, config.vocab_size, config.min_word_count)
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     model_config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -219,8 +232,17 @@ def build_tiny_model(
     pad = tokenizer.pad_token_id
 
     # One phase, in the chat format with the original project's prompt, as generation and DPO
-    # will use it; the loss is on the titles only.
-    history = _train(model, _encode_groups(tokenizer, pairs), config, pad)
+    # will use it; the loss is on the titles only. Deterministic kernels: with the default ones,
+    # two builds on a busy machine differed (a reduction's split depends on the threads' timing).
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        groups = _encode_groups(tokenizer, pairs)
+        ideas = [tokenizer(" " + idea, add_special_tokens=False)["input_ids"] for idea in ideas]
+        sep = tokenizer.convert_tokens_to_ids("<|im_start|>")
+        history = _train(model, groups, ideas, config, sep, pad)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
 
     model.eval()
     model.generation_config = GenerationConfig(
@@ -234,59 +256,114 @@ def build_tiny_model(
     with atomic_dir(out_dir, force=force, kind="tiny-model", what="--out") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # Nothing here varies between two builds (no time, no path but the corpus's as given), so
+        # a rebuild writes the same bytes.
         info = {
             "built_by": "dpo-titles tiny-model",
             "corpus": str(corpus),
             "corpus_pairs": len(pairs),
             "parameters": n_params,
+            "inputs": build_inputs(corpus, config),
             "config": asdict(config),
             "history": history,
-            "seconds": round(time.perf_counter() - began, 1),
         }
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "README.md").write_text(_model_card(info))
-    log.info("tiny model written to %s in %.0fs", out_dir, info["seconds"])
+    log.info("tiny model written to %s in %.0fs", out_dir, time.perf_counter() - began)
     return Path(out_dir)
 
 
-def _train(model, groups, config: TinyModelConfig, pad: int) -> list[dict]:
-    """AdamW with a one-cycle schedule over `epochs` passes of `batch_size` ideas a step; returns
-    the loss per epoch."""
+def build_inputs(corpus, config: TinyModelConfig) -> dict:
+    """What a build depends on: the corpus's SHA-256, the builder's version and the settings."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(corpus).read_bytes()).hexdigest()
+    return {"corpus_sha256": digest, "builder_version": BUILDER_VERSION, "config": asdict(config)}
+
+
+def is_up_to_date(out_dir, corpus, config: TinyModelConfig | None = None) -> bool:
+    """Whether `out_dir` holds a tiny model built from this corpus, builder version and settings."""
+    info_path = Path(out_dir) / INFO_FILE
+    if not (info_path.is_file() and (Path(out_dir) / "model.safetensors").is_file()):
+        return False
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return info.get("inputs") == build_inputs(corpus, config or TinyModelConfig())
+
+
+def _copy_batch(ideas: list[list[int]], sep: int, pad: int, rng: random.Random, size: int):
+    """A copy-phase batch: `size` ideas drawn at random, each as its ids, `sep`, its ids again;
+    the targets are the second copy."""
+    import torch
+
+    picked = [ideas[rng.randrange(len(ideas))] for _ in range(size)]
+    width = 2 * max(map(len, picked)) + 1
+    ids = torch.tensor([i + [sep] + i + [pad] * (width - 2 * len(i) - 1) for i in picked])
+    # Position p predicts the token at p + 1: from the separator to the last token but one.
+    row = torch.tensor([b for b, i in enumerate(picked) for _ in i])
+    src = torch.tensor([p for i in picked for p in range(len(i), 2 * len(i))])
+    tgt = torch.tensor([t for i in picked for t in i])
+    return {"input_ids": ids}, row, src, tgt
+
+
+def _train(model, groups, ideas, config: TinyModelConfig, sep: int, pad: int) -> list[dict]:
+    """The copy phase (`copy_steps` batches of ideas written twice), then the chat phase
+    (`epochs` passes of `batch_size` ideas with their titles), each AdamW with a one-cycle
+    schedule; returns the loss per phase and epoch."""
     import torch
     from tqdm import tqdm
 
-    epochs, lr = config.epochs, config.learning_rate
     steps_per_epoch = math.ceil(len(groups) / config.batch_size)
-    total = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.1)
+    total = config.copy_steps + steps_per_epoch * config.epochs
     model.train()
     history = []
     with tqdm(total=total, desc="tiny-model", unit="step") as bar:
-        for epoch in range(epochs):
-            order = list(range(len(groups)))
-            random.shuffle(order)
+
+        def run(phase: str, epoch: int, batches, sched) -> None:
             losses = []
-            for s in range(steps_per_epoch):
-                idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-                ids, pos, mask, row, src, tgt = _pack([groups[i] for i in idx], pad)
-                hidden = model.model(
-                    input_ids=ids, attention_mask=mask, position_ids=pos
-                ).last_hidden_state
-                # The output layer runs on the positions that predict a title token only.
-                logits = model.lm_head(hidden[row, src])
-                loss = torch.nn.functional.cross_entropy(logits, tgt)
+            for inputs, row, src, tgt in batches:
+                hidden = model.model(**inputs).last_hidden_state
+                # The output layer runs on the positions that predict a target token only.
+                loss = torch.nn.functional.cross_entropy(model.lm_head(hidden[row, src]), tgt)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
+                sched.optimizer.step()
                 sched.step()
-                opt.zero_grad(set_to_none=True)
+                sched.optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                bar.set_postfix(phase=phase, epoch=epoch, loss=f"{loss.item():.3f}")
             history.append(
-                {"phase": "chat", "epoch": epoch + 1, "loss": round(sum(losses) / len(losses), 4)}
+                {"phase": phase, "epoch": epoch, "loss": round(sum(losses) / len(losses), 4)}
             )
+
+        def schedule(steps: int):
+            opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+            return torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=config.learning_rate, total_steps=steps, pct_start=0.1
+            )
+
+        if config.copy_steps:
+            sched = schedule(config.copy_steps)
+            batches = (
+                _copy_batch(ideas, sep, pad, random, config.copy_batch_size)
+                for _ in range(config.copy_steps)
+            )
+            run("copy", 1, batches, sched)
+        sched = schedule(steps_per_epoch * config.epochs)
+        for epoch in range(1, config.epochs + 1):
+            order = list(range(len(groups)))
+            random.shuffle(order)
+            batches = (
+                _chat_batch(
+                    [groups[i] for i in order[s * config.batch_size : (s + 1) * config.batch_size]],
+                    pad,
+                )
+                for s in range(steps_per_epoch)
+            )
+            run("chat", epoch, batches, sched)
     return history
 
 
