@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# models/tiny is committed: built here (8 minutes on 2 cores) and kept while it records the
+# models/tiny is committed: built here (6 minutes on 2 cores) and kept while it records the
 # inputs it was built from (the corpus's hash, the builder's version, the settings), so that
 # run-local on a fresh clone does not wait for it. File times would not tell: a clone's are all
 # of the checkout. `make tiny-model-rebuild` rebuilds it in place and shows whether any byte changed.

@@ -71,7 +71,7 @@ def test_a_model_is_up_to_date_only_with_the_inputs_it_was_built_from(tmp_path):
 
 def test_the_committed_tiny_model_is_built_from_the_committed_corpus(tmp_path):
     """models/tiny is committed so that run-local need not build it; it must be what `make
-    tiny-model` would build now, or run-local would rebuild it (8 minutes)."""
+    tiny-model` would build now, or run-local would rebuild it (6 minutes)."""
     import shutil
     import subprocess
     import sys

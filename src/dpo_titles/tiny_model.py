@@ -70,7 +70,7 @@ class TinyModelConfig:
     # The copy phase: steps of `copy_batch_size` ideas, each written out again after a separator.
     # Copying the idea's words is what an unseen idea needs, and with the chat phase alone it came
     # late: the loss fell from 1.8 to 0.6 only in the 5th to 7th of 8 epochs (5 minutes). With copy
-    # steps first, 3 chat epochs reached 0.66; the committed build runs 800 and 6, about 8 minutes.
+    # steps first, 3 chat epochs reached 0.66; the committed build runs 800 and 6, about 6 minutes.
     copy_steps: int = 800
     copy_batch_size: int = 32
     # The chat phase: passes over the corpus's ideas, each with all of its titles.
