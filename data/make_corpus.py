@@ -297,9 +297,9 @@ def flawed_title(rng: random.Random, flaw: str, base: str, p: dict) -> str:
     return rng.choice(OFFTOPIC)
 
 
-def titles_for(rng: random.Random, p: dict) -> list[tuple[str, str]]:
-    """Five titles for one idea: two or three with one flaw each, the others good."""
-    fits = good_titles(p)
+def titles_for(rng: random.Random, p: dict, fits: list[str]) -> list[tuple[str, str]]:
+    """Five titles for one idea from its good titles `fits`: two or three with one flaw each,
+    the others good."""
     rng.shuffle(fits)
     flaws = ["short", "long", "shouting", "filler", "offtopic"]
     rng.shuffle(flaws)
@@ -318,11 +318,12 @@ def corpus_rows(seed: int = SEED) -> list[dict]:
     rows, seen = [], set()
     while len(seen) < IDEAS:
         p = make_idea(words)
+        fits = good_titles(p)
         # An idea needs enough good titles for its flaws and its clean ones.
-        if p["idea"] in seen or len(good_titles(p)) < TITLES_PER_IDEA:
+        if p["idea"] in seen or len(fits) < TITLES_PER_IDEA:
             continue
         seen.add(p["idea"])
-        rows += [{"idea": p["idea"], "title": t, "flaw": f} for t, f in titles_for(rng, p)]
+        rows += [{"idea": p["idea"], "title": t, "flaw": f} for t, f in titles_for(rng, p, fits)]
     return rows
 
 

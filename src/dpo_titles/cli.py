@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="data/title_corpus.csv", help="CSV with idea,title columns")
     p.add_argument("--out", default="models/tiny", help="folder to write")
     _add_output(p)
-    p.add_argument("--epochs", type=int, help="training epochs (default: the built-in setting)")
+    p.add_argument("--epochs", type=int, help="chat-phase epochs (default: the built-in setting)")
     p.add_argument("--seed", type=int, help="random seed (default: the built-in setting)")
     p.add_argument(
         "--if-changed",

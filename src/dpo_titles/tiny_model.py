@@ -81,13 +81,20 @@ class TinyModelConfig:
     seed: int = 1234
 
     def __post_init__(self):
-        for name in ("vocab_size", "min_word_count", "hidden_size", "intermediate_size"):
-            check_number(name, getattr(self, name), low=1, integer=True)
-        for name in ("num_layers", "num_heads", "num_kv_heads", "batch_size"):
+        for name in (
+            "vocab_size",
+            "min_word_count",
+            "hidden_size",
+            "intermediate_size",
+            "num_layers",
+            "num_heads",
+            "num_kv_heads",
+            "copy_batch_size",
+            "batch_size",
+        ):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("epochs", self.epochs, low=1, high=1000, integer=True)
         check_number("copy_steps", self.copy_steps, low=0, high=100000, integer=True)
-        check_number("copy_batch_size", self.copy_batch_size, low=1, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_seed("seed", self.seed)
 
@@ -231,16 +238,18 @@ def build_tiny_model(
     log.info("tiny model: %.2fM parameters, %d training pairs", n_params / 1e6, len(pairs))
     pad = tokenizer.pad_token_id
 
-    # One phase, in the chat format with the original project's prompt, as generation and DPO
-    # will use it; the loss is on the titles only. Deterministic kernels: with the default ones,
-    # two builds on a busy machine differed (a reduction's split depends on the threads' timing).
+    # The copy phase on the ideas alone, then the chat phase in the format, with the original
+    # project's prompt, that generation and DPO use; the loss is on the targets only.
+    # Deterministic kernels: with the default ones, two builds on a busy machine differed (a
+    # reduction's split depends on the threads' timing).
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
         groups = _encode_groups(tokenizer, pairs)
-        ideas = [tokenizer(" " + idea, add_special_tokens=False)["input_ids"] for idea in ideas]
+        # As the prompt has them: after "**Video Idea**:", with the space.
+        idea_ids = [tokenizer(" " + idea, add_special_tokens=False)["input_ids"] for idea in ideas]
         sep = tokenizer.convert_tokens_to_ids("<|im_start|>")
-        history = _train(model, groups, ideas, config, sep, pad)
+        history = _train(model, groups, idea_ids, config, sep, pad)
     finally:
         torch.use_deterministic_algorithms(deterministic)
 
