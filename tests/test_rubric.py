@@ -48,3 +48,15 @@ def test_compare_is_symmetric_and_ties_are_ties():
 
 def test_content_words_drop_stopwords_and_stem():
     assert content_words("How to bake breads at home") == {"bake", "bread", "home"}
+
+
+def test_off_topic_loses_to_an_on_topic_title_with_one_habit():
+    off = "The weirdest museum exhibits around the world"  # clean, 45 characters, another video
+    assert score_title(off, IDEA).parts["off_topic"] == -3.0
+    assert score_title("Sourdough at home", IDEA).parts["off_topic"] == 0.0
+    for habit in (
+        "The ULTIMATE way to bake sourdough!!!",  # shouting
+        "Sourdough tips",  # too short
+        "Sourdough bread at home (you won't believe this)",  # filler
+    ):
+        assert compare(IDEA, habit, off).winner == "A", (habit, score_title(habit, IDEA))

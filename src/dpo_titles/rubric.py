@@ -7,12 +7,18 @@ know the right answer. A title's score is the sum of these parts (higher is bett
 | --- | --- |
 | length within 30-75 characters (the prompt's guidance) | +3; +1 if at most 5 outside; else 0 |
 | relevance: share of the idea's content words the title reuses (crude stems) | up to +3 |
+| off topic: not one content word of the idea (a title for some other video) | -3 |
 | shouting: words of 4+ letters in ALL CAPS | -1.5 each, at most -3 |
 | filler and clickbait phrases ("you won't believe", "must watch", ...) | -2 each, at most -4 |
 | runs of "!" or "?" (two or more) | -1 |
 | leftovers of the prompt or formatting ("Title:", "Video Idea", quotes, list numbers) | -2 |
 | a word repeated three or more times | -1 |
 | empty title | score 0, nothing else counts |
+
+Off topic is a penalty, not only a missing +3: without it a clean title of another video (3 for its
+length) outscored an on-topic one with one habit to fix, and preference tuning learnt to ignore the
+idea (on the tiny offline model, DPO raised the off-topic share on unseen ideas from 8.5% to 14.5%;
+with the penalty it fell to 6.2%).
 
 Two titles whose scores differ by less than `TIE_MARGIN` are a tie: the rubric does not pretend to
 tell them apart.
@@ -108,6 +114,7 @@ def score_title(title: str, idea: str) -> Score:
         shared = len(idea_words & content_words(title))
         # Reusing three key words is as relevant as a 30-75 character title can be expected to be.
         parts["relevance"] = round(3.0 * min(1.0, shared / min(3, len(idea_words))), 3)
+        parts["off_topic"] = -3.0 if not shared else 0.0
 
     shouted = [w for w in _WORD.findall(title) if len(w) >= 4 and w.isupper()]
     parts["shouting"] = -min(3.0, 1.5 * len(shouted))
