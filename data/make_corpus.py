@@ -4,15 +4,18 @@ Run from the repository root: ``.venv/bin/python data/make_corpus.py`` (``--chec
 whether the committed file is what this script writes).
 
 The tiny model has to write titles for ideas it has never seen, so the corpus teaches it to copy,
-not to remember. Each idea is a how-to sentence, "<verb> <thing> [<where>] [<extra>].", whose
-thing is drawn from about six thousand English nouns and nine hundred adjectives
+not to remember. Each idea is a how-to sentence, "[<lead>] <verb> <thing> [<where>] [<extra>].",
+whose thing is drawn from about six thousand English nouns and nine hundred adjectives
 (data/words/, from the wonderwords package, MIT licence): most of them occur in a handful of ideas
-only, so the tokenizer keeps them in parts, as it will an unseen word, and the only way to write
-them is to copy them from the prompt. Each title puts a prefix of the idea's own clause ("teach a
-new puppy", "... to walk on a loose leash") into a template ("How to ...", "...: a beginner's
-guide"); the templates' words are the common ones. About half of the titles carry one flaw the
-rubric judge penalises (too short, too long, shouting, clickbait filler, off topic), so preference
-tuning has something to fix.
+only, and the only way to write them is to copy them from the prompt. Half of the draws come from
+the 3,400 of those words that English uses most (data/words/common.txt), because real ideas are
+written in them and a word the corpus uses often is one piece of the tokenizer, which a model this
+small copies more surely than a word in parts. The lead is how real ideas start ("Explain how
+to", "Beginner tips for", "Watch me"), and a title skips it. Each title puts a prefix of the
+idea's own clause ("teach a new puppy", "... to walk on a loose leash") into a template ("How
+to ...", "...: a beginner's guide"); the templates' words are the common ones. About half of the
+titles carry one flaw the rubric judge penalises (too short, too long, shouting, clickbait filler,
+off topic), so preference tuning has something to fix.
 
 data/ideas.csv and data/eval_ideas.csv are real ideas; none of them is in the corpus.
 """
@@ -31,6 +34,7 @@ OUT = ROOT / "data" / "title_corpus.csv"
 WORDS = ROOT / "data" / "words"
 SEED = 20261202
 IDEAS = 2400
+COMMON_SHARE = 0.5
 TITLES_PER_IDEA = 5
 MIN_CHARS, MAX_CHARS = 30, 75
 
@@ -85,6 +89,30 @@ PLACES = (
     "before the holidays",
     "for complete beginners",
     "in under an hour",
+)
+# How real ideas start before their clause ("Explain how to ...", "Beginner tips for ..."): a
+# title skips the lead and copies the clause after it.
+CLAUSE_LEADS = (
+    "Learn to",
+    "I try to",
+    "How to",
+    "Explain how to",
+    "Show how to",
+    "Watch me",
+    "Tips and tricks to",
+    "Understand how to",
+    "Everything you need to know to",
+    "Common mistakes people make when they",
+    "Why you should",
+    "See if I can",
+)
+ING_LEADS = (
+    "A beginner's guide to",
+    "Beginner tips for",
+    "My first time",
+    "The basics of",
+    "An honest review of",
+    "Five tips for",
 )
 # Words that end the idea's clause; a title copies the clause, or its first part, and stops there.
 EXTRAS = (
@@ -187,19 +215,35 @@ class Words:
 
     def __init__(self, rng: random.Random):
         self.rng = rng
+        common = set(_words("common.txt"))
         self.nouns = _words("nouns.txt")
         self.adjectives = _words("adjectives.txt")
         self.verbs = [v for v in _words("verbs.txt") if not v.endswith(("ed", "ing"))]
+        # Real ideas are written in common words: half of the draws come from those.
+        self.common = {
+            name: [w for w in getattr(self, name) if w in common]
+            for name in ("nouns", "adjectives", "verbs")
+        }
+
+    def pick(self, name: str) -> str:
+        """A word of list `name`: a common one half of the time, else any."""
+        if self.rng.random() < COMMON_SHARE:
+            return self.rng.choice(self.common[name])
+        return self.rng.choice(getattr(self, name))
 
     def noun_phrase(self) -> tuple[str, str]:
         """A noun phrase and its last noun ("an old copper lantern", "lantern")."""
         rng = self.rng
-        noun = rng.choice(self.nouns)
+        noun = self.pick("nouns")
         words = [noun]
         if rng.random() < 0.5:
-            words.insert(0, rng.choice(self.adjectives))
+            words.insert(0, self.pick("adjectives"))
         if rng.random() < 0.25:
-            words.insert(-1, rng.choice(self.nouns))
+            words.insert(-1, self.pick("nouns"))
+        if rng.random() < 0.1:
+            # A bare plural, as real ideas have them ("bake soft cookies").
+            words[-1] = _plural(noun)
+            return " ".join(words), noun
         det = rng.choice(DETERMINERS)
         if det == "a" and words[0][0] in "aeiou":
             det = "an"
@@ -210,7 +254,7 @@ class Words:
         if self.rng.random() < 0.6:
             base, ing = self.rng.choice(VERBS).split("/")
             return base, ing
-        return self.rng.choice(self.verbs), None
+        return self.pick("verbs"), None
 
 
 def make_idea(words: Words) -> dict:
@@ -227,18 +271,17 @@ def make_idea(words: Words) -> dict:
         extra = rng.choice(EXTRAS)
         while "{" in extra:
             extra = extra.replace("{np}", words.noun_phrase()[0], 1)
-            extra = extra.replace("{pl}", _plural(rng.choice(words.nouns)), 1)
+            extra = extra.replace("{pl}", _plural(words.pick("nouns")), 1)
             extra = extra.replace("{ing}", rng.choice(VERBS).split("/")[1], 1)
     clause = f"{base} {obj}" + (f" {place}" if place else "")
-    form = rng.randrange(8)
-    if form == 0 and ing:
-        text = f"A beginner's guide to {ing} {obj}" + (f" {place}" if place else "")
-    elif form == 1:
-        text = f"Learn to {clause}"
-    elif form == 2:
-        text = f"I try to {clause}"
-    else:
+    form = rng.randrange(16)
+    tail = f" {place}" if place else ""
+    if form < 6:
         text = _cap(clause)
+    elif ing and form < 9:
+        text = rng.choice(ING_LEADS) + f" {ing} {obj}{tail}"
+    else:
+        text = rng.choice(CLAUSE_LEADS) + f" {clause}"
     if extra:
         text += extra if extra.startswith(",") else f" {extra}"
     return {
