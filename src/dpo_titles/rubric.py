@@ -18,8 +18,8 @@ know the right answer. A title's score is the sum of these parts (higher is bett
 Off topic is a penalty, not only a missing +3: without it a clean title of another video (3 for its
 length) outscored an on-topic one with one habit to fix, and preference tuning learnt to ignore the
 idea (on the tiny offline model, DPO raised the corpus's off-topic titles on data/eval_ideas.csv
-from 8.5% of the base's to 14.5%; with the penalty and the local recipe the tuned model's are
-3.8%).
+from 8.5% of the base's to 14.5%; with the penalty and the local recipe the tuned model's were
+3.8%, and with the current model none of 400).
 
 Two titles whose scores differ by less than `TIE_MARGIN` are a tie: the rubric does not pretend to
 tell them apart.
