@@ -6,6 +6,7 @@ import json
 import pytest
 
 from dpo_titles.outputs import is_bookkeeping
+from pipelines.run_local import load_preset
 from tests.conftest import REPO, RUN_ARTIFACTS, bundled_ideas
 
 
@@ -90,6 +91,7 @@ def test_run_local_produces_every_artifact(tmp_path, tiny_model, capsys):
         out = tmp_path / f"cli{shard}.csv"
         argv = ["-q", "generate", "--ideas", str(part), "--model", str(tiny_model)]
         argv += ["--temperature", "1.2"]  # as the run was given
+        argv += ["--n", str(load_preset("local")["gen_titles_per_idea"])]  # as the preset says
         assert cli([*argv, "--out", str(out)]) == 0
         from_cli = list(csv.DictReader(open(out, encoding="utf-8")))
         ideas_here = {r["idea"] for r in dealt}
@@ -233,10 +235,12 @@ def test_run_local_reads_from_and_exports_to_cloud_storage(
     cands = list(csv.DictReader(open(run / "candidates.csv", encoding="utf-8")))
     assert {c["idea"] for c in cands} == {r["idea"] for r in rows}
     # The command line writes the very titles the pipeline's generate task wrote, for the same
-    # ideas, model, seed and settings (every default is the settings dataclasses' own).
+    # ideas, model, seed and settings (the defaults are the settings dataclasses', the number of
+    # candidates the local preset's).
     from dpo_titles.cli import main as cli
 
     argv = ["generate", "--ideas", str(run / "ideas.csv"), "--model", str(tiny_model)]
+    argv += ["--n", str(load_preset("local")["gen_titles_per_idea"])]
     assert cli(["-q", *argv, "--out", str(tmp_path / "cli.csv")]) == 0
     from_cli = list(csv.DictReader(open(tmp_path / "cli.csv", encoding="utf-8")))
     assert [(c["idea"], c["sample"], c["title"]) for c in from_cli] == [
