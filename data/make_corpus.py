@@ -4,18 +4,19 @@ Run from the repository root: ``.venv/bin/python data/make_corpus.py`` (``--chec
 whether the committed file is what this script writes).
 
 The tiny model has to write titles for ideas it has never seen, so the corpus teaches it to copy,
-not to remember. Each idea is a how-to sentence, "[<lead>] <verb> <thing> [<where>] [<extra>].",
-whose thing is drawn from about six thousand English nouns and nine hundred adjectives
-(data/words/, from the wonderwords package, MIT licence): most of them occur in a handful of ideas
-only, and the only way to write them is to copy them from the prompt. Half of the draws come from
-the 3,400 of those words that English uses most (data/words/common.txt), because real ideas are
-written in them and a word the corpus uses often is one piece of the tokenizer, which a model this
-small copies more surely than a word in parts. The lead is how real ideas start ("Explain how
-to", "Beginner tips for", "Watch me"), and a title skips it. Each title puts a prefix of the
-idea's own clause ("teach a new puppy", "... to walk on a loose leash") into a template ("How
-to ...", "...: a beginner's guide"); the templates' words are the common ones. About half of the
-titles carry one flaw the rubric judge penalises (too short, too long, shouting, clickbait filler,
-off topic), so preference tuning has something to fix.
+not to remember: every good title is a stretch of its idea's own words, copied as they stand, in
+a frame ("How to ...", "...: a beginner's guide"). The ideas come in the shapes real ones have:
+how-to sentences ("[<lead>] <verb> <thing> [<where>] [<extra>].", the lead being how real ideas
+start, "Explain how to", "Beginner tips for", which a title skips) and the other shapes of a
+channel's ideas (reviews, a day in the life, lists, questions, challenges, histories), whose
+titles copy the idea's opening words up to where its details start. The words in the slots are
+English nouns, verbs and adjectives drawn by how much English uses them (data/words/frequent.tsv,
+from wordfreq's 20,000 commonest words), so the words real ideas are written in occur in many
+ideas and are whole pieces of the tokenizer; a tenth come from about six thousand rarer nouns
+(data/words/nouns.txt), which the tokenizer keeps in parts, so that the model learns to copy a
+word it does not know piece by piece, as it must with a name in a real idea. About half of the
+titles carry one flaw the rubric judge penalises (too short, too long, shouting, clickbait
+filler, off topic), so preference tuning has something to fix.
 
 data/ideas.csv and data/eval_ideas.csv are real ideas; none of them is in the corpus.
 """
@@ -26,40 +27,45 @@ import argparse
 import csv
 import io
 import random
+import string
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "data" / "title_corpus.csv"
 WORDS = ROOT / "data" / "words"
-SEED = 20261202
-IDEAS = 2400
-COMMON_SHARE = 0.5
+SEED = 20261204
+IDEAS = 5000
+# The share of ideas in a how-to shape; the others take one of OTHER_SHAPES.
+HOW_TO_SHARE = 0.55
+# A word is drawn from the commonest `COMMON_RANKS` of its kind this often (dealt from a shuffled
+# deck, so that each comes up), else from all of them.
+COMMON_SHARE = 0.7
+COMMON_RANKS = 1500
+# How often a noun is a rare one of data/words/nouns.txt (in parts to the tokenizer).
+RARE_SHARE = 0.1
 TITLES_PER_IDEA = 5
+# Of them, this many carry a flaw: the base model's habits, at a rate where DPO has something to
+# fix (with 3 of 5 the win over six files of unseen ideas was 0.60-0.74, bench/README.md).
+FLAWED_PER_IDEA = 4
 MIN_CHARS, MAX_CHARS = 30, 75
 
-# How-to verbs as "base/ing" (a phrasal verb keeps its particle); the rest come from
-# data/words/verbs.txt, in their base form only.
-VERBS = [
-    v.strip()
-    for v in (
-        "bake/baking; brew/brewing; build/building; buy/buying; care for/caring for; "
-        "carve/carving; catch/catching; change/changing; choose/choosing; clean/cleaning; "
-        "coach/coaching; compare/comparing; cook/cooking; decorate/decorating; design/designing; "
-        "draw/drawing; dry/drying; edit/editing; explore/exploring; feed/feeding; film/filming; "
-        "find/finding; fix/fixing; fold/folding; grow/growing; hang/hanging; install/installing; "
-        "keep/keeping; knit/knitting; learn/learning; make/making; measure/measuring; "
-        "mend/mending; mix/mixing; organize/organizing; pack/packing; paint/painting; "
-        "photograph/photographing; pick/picking; plan/planning; plant/planting; play/playing; "
-        "practice/practicing; prepare/preparing; protect/protecting; raise/raising; "
-        "record/recording; repair/repairing; replace/replacing; restore/restoring; run/running; "
-        "save/saving; sell/selling; set up/setting up; sew/sewing; sharpen/sharpening; "
-        "shoot/shooting; sketch/sketching; start/starting; store/storing; teach/teaching; "
-        "test/testing; track/tracking; train/training; upgrade/upgrading; use/using; "
-        "wash/washing; win/winning; write/writing "
-    ).split(";")
-]
-
+# The verbs of how-to ideas as people write them; data/words/frequent.tsv adds the rest.
+HOW_TO_VERBS = (
+    (
+        "bake build buy care for carve catch change choose clean coach compare cook decorate "
+        "design draw dry edit explore feed film find fix fold grow hang install keep knit learn "
+        "make measure mend mix organize pack paint photograph pick plan plant play practice "
+        "prepare protect raise record repair replace restore run save sell set up sew sharpen "
+        "shoot sketch start store teach test track train upgrade use wash win write explain "
+        "understand get identify overcome avoid visit survive pay take fly drive ride swim "
+        "climb hike travel study read speak sing dance brew grill roast fry boil iron polish "
+        "sand cut glue wire code debug deploy host stream budget invest borrow rent move"
+    )
+    .replace("care for", "care_for")
+    .replace("set up", "set_up")
+    .split()
+)
 DETERMINERS = (
     "a",
     "the",
@@ -89,6 +95,21 @@ PLACES = (
     "before the holidays",
     "for complete beginners",
     "in under an hour",
+    "in thirty days",
+    "with no experience",
+    "for under fifty dollars",
+    "in three easy steps",
+    "through the winter",
+    "every single day",
+    "in just fifteen minutes",
+    "for more than a year",
+    "with only one hand",
+    "in twenty minutes or less",
+    "even if you have no time",
+    "for under {price}",
+    "in {year}",
+    "in 20 minutes",
+    "for less than {price}",
 )
 # How real ideas start before their clause ("Explain how to ...", "Beginner tips for ..."): a
 # title skips the lead and copies the clause after it.
@@ -113,6 +134,7 @@ ING_LEADS = (
     "The basics of",
     "An honest review of",
     "Five tips for",
+    "Step-by-step guide to",
 )
 # Words that end the idea's clause; a title copies the clause, or its first part, and stops there.
 EXTRAS = (
@@ -125,27 +147,130 @@ EXTRAS = (
     "with {pl}, {pl} and {pl}",
     "and show what worked",
     "and the mistakes to avoid",
+    "without {ing} {np}",
+    "instead of {ing} {np}",
+    "so that {pl} stop {ing}",
+    "with only {np}",
+    "with just {pl} and {pl}",
+    "and get more {pl} out of it",
+    "before {ing} {np} again",
 )
-GOOD = (
+# Frames for a how-to idea's clause, copied as the idea has it ("Meditate for ten minutes" stays
+# capitalised): a title never starts with a copied word, nor changes one, since a word in parts
+# is other pieces at the start of a title or in another case, and the model could not copy it.
+VERB_FRAMES = (
     "How to {c}",
     "I tried to {c}",
     "The easiest way to {c}",
-    "{C}: a beginner's guide",
-    "{C} (the right way)",
     "Can you really {c}?",
-    "{C}: what nobody tells you",
     "How I learned to {c}",
     "5 mistakes people make when they {c}",
     "Why you should {c}",
     "3 ways to {c}",
-    "{C} step by step",
     "Is it worth it to {c}?",
     "What happens when you {c}",
-    "{Ing} {o}: the complete guide",
-    "A beginner's guide to {ing} {o}",
-    "Everything you need to know about {ing} {o}",
-    "Stop making these mistakes when {ing} {o}",
+    "The right way to {c}",
+    "How to {c}: a beginner's guide",
+    "How to {c} step by step",
 )
+# The same for the clause of an idea that says "<lead> <verb>ing ..." ("Beginner tips for").
+ING_FRAMES = (
+    "A beginner's guide to {c}",
+    "Everything you need to know about {c}",
+    "Stop making these mistakes when {c}",
+    "Tips for {c}",
+    "The truth about {c}",
+    "What I learned from {c}",
+    "The basics of {c}",
+    "Tips and tricks for {c}",
+    "Mistakes to avoid when {c}",
+)
+# The other shapes of ideas: text with the slots of Words.fill, and in [ ] the stretch that
+# titles copy (the idea's opening words, up to where its details start).
+OTHER_SHAPES = (
+    "[My honest review of {np}] after {dur}.",
+    "[Review of the {Name} {noun}] after {dur} of daily use.",
+    "[Reviewing the cheapest {noun} on {Name}]. Is it worth it?",
+    "[Testing {adj} {pl} to see which ones] actually work.",
+    "[{Name} vs {Name2}: which {noun} is better] for {ing}?",
+    "[A day in the life of a {person}] in {Town}.",
+    "[Day in the life of a {adj} {person}] in {Town}.",
+    "[I tried {ing} {bare}] every day for {dur}.",
+    "[I tried {ing} {bare} for {dur}]. Here's what happened.",
+    "[Our {adj} trip to {Town}] in a rented {noun}.",
+    "[A {adj} week alone in {Town}]: {pl}, {pl} and {pl}.",
+    "[The story of how {np} {past} {np2}].",
+    "[{Num} {adj} {pl} that {verb} {np}].",
+    "[{Num} mistakes {adj} {people} make] and how to avoid them.",
+    "[{Num} mistakes I made in my first year of {ing}], and what they cost me.",
+    "[{Num} {pl} every {person} should know].",
+    "[{Num} {adj} {pl} in {Town}] you need to visit.",
+    "[Ranking every {noun} {noun2}] from worst to best.",
+    "[Why do {pl} {verb} {bare}]?",
+    "[Why is {np} so {adj}]?",
+    "[Why is {np} {adj} but {pl} {verb}]?",
+    "[What happens when you {verb} {np}] every day?",
+    "[What actually happens to your {noun} when you stop {ing} {bare}]?",
+    "[How {pl} {verb} and why some of them {verb2}].",
+    "[Is {np} worth it] in {year}?",
+    "[Is {np} still worth {ing} in {year}]? An honest {noun} review.",
+    "[The weird history of {np}].",
+    "[The history of the {noun}] in under ten minutes.",
+    "[Reacting to my old {pl}], {num} years later.",
+    "[Living in a {adj} {noun} for {dur}]: the good and the bad.",
+    "[{Ing} {bare} from scratch]: my first attempt.",
+    "[Things every new {person} forgets to {verb}].",
+    "[The real cost of {ing} {np}] for one year.",
+    "[{Noun} challenge: can I {verb} {np} in {dur}]?",
+    "[Explaining {np} to a {person}].",
+    "[What I learned from {ing} {bare}] for {dur}.",
+    "[Why you feel {adj} after {ing} {np}].",
+    "[{Num} {adj} {pl} for people who] hate {pl2}.",
+    "[The best {adj} {pl} for {ing}] and {ing2}.",
+    "[Building {np} by ourselves]: the first month.",
+)
+# A stretch is cut before these words where it is too long for a title.
+CUT_BEFORE = frozenset(
+    "that for with in on from after to and by when at every which about while".split()
+)
+# Frames for the stretch an idea of another shape gives; a title copies it alone or in one (its
+# first word is a common one, "Why", "My", "Ten", or comes after a frame's colon).
+OTHER_GOOD = (
+    "{S}",
+    "Explained: {S}",
+    "Watch this: {S}",
+    "Honest take: {S}",
+    "New video: {S}",
+    "{S}: my honest take",
+    "{S} (explained)",
+    "{S}: the full story",
+    "{S}: what I learned",
+    "{S}: the truth",
+    "{S}, honestly",
+    "{S}: here's what happened",
+    "{S}: is it worth it?",
+)
+PEOPLE = (
+    "nurse teacher chef farmer pilot student baker plumber designer programmer firefighter "
+    "gardener mechanic barista doctor lawyer photographer musician carpenter dentist painter "
+    "driver librarian scientist engineer writer coach runner parent beekeeper"
+).split()
+DURATIONS = (
+    "a week",
+    "thirty days",
+    "30 days",
+    "six months",
+    "a year",
+    "one weekend",
+    "two weeks",
+    "three months",
+    "ten days",
+    "a month",
+)
+NUMBERS = ("Three", "Five", "Seven", "Ten", "Eight", "Six", "Four", "Twelve", "5", "7", "10")
+YEARS = ("2024", "2025", "2026")
+UNITS = ("minute", "day", "week", "hour", "year", "inch", "foot", "mile", "dollar", "step", "piece")
+PRICES = ("$20", "$50", "$100", "$300", "$1,000", "fifty dollars", "$15")
 SHORT = ("My {w} video", "Some {w} tips", "About {w}", "New {w} vlog", "Part 2", "Why {w}?")
 SHOUT = ("BEST", "EASY", "NEVER", "HUGE", "REAL", "FAST", "ULTIMATE", "SECRET", "WORST", "ALWAYS")
 FILLERS = (
@@ -202,8 +327,12 @@ def _plural(noun: str) -> str:
     return noun + "s"
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _ing(verb: str) -> str:
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        return verb[:-1] + "ing"
+    return verb + "ing"
 
 
 def _cap(text: str) -> str:
@@ -211,58 +340,144 @@ def _cap(text: str) -> str:
 
 
 class Words:
-    """The word lists and the phrases built from them."""
+    """The word lists, and the phrases and slots built from them."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
-        common = set(_words("common.txt"))
-        self.nouns = _words("nouns.txt")
-        self.adjectives = _words("adjectives.txt")
-        self.verbs = [v for v in _words("verbs.txt") if not v.endswith(("ed", "ing"))]
-        # Real ideas are written in common words: half of the draws come from those.
-        self.common = {
-            name: [w for w in getattr(self, name) if w in common]
-            for name in ("nouns", "adjectives", "verbs")
-        }
+        self.kinds: dict[str, list[tuple[str, list[str]]]] = {"noun": [], "verb": [], "adj": []}
+        with open(WORDS / "frequent.tsv", encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                self.kinds[row["pos"]].append((row["word"], row["forms"].split()))
+        self.rare_nouns = _words("nouns.txt")
+        self.decks: dict[str, list[tuple[str, list[str]]]] = {}
+        # A how-to verb's -ing form: the frequent list's, else the spelling rule's.
+        forms = {word: f for word, f in self.kinds["verb"]}
+        self.how_to = []
+        for verb in HOW_TO_VERBS:
+            head, _, particle = verb.partition("_")
+            ing = forms[head][0] if head in forms else _ing(head)
+            self.how_to.append((verb.replace("_", " "), f"{ing} {particle}".strip()))
 
-    def pick(self, name: str) -> str:
-        """A word of list `name`: a common one half of the time, else any."""
-        if self.rng.random() < COMMON_SHARE:
-            return self.rng.choice(self.common[name])
-        return self.rng.choice(getattr(self, name))
+    def _draw(self, kind: str) -> tuple[str, list[str]]:
+        """A word of `kind`: the next of a shuffled deck of the commonest (so that each of them
+        comes up, and as often as the others), else any."""
+        words = self.kinds[kind]
+        if self.rng.random() >= COMMON_SHARE:
+            return self.rng.choice(words)
+        deck = self.decks.setdefault(kind, [])
+        if not deck:
+            deck += words[:COMMON_RANKS]
+            self.rng.shuffle(deck)
+        return deck.pop()
+
+    def noun(self) -> tuple[str, str]:
+        """A noun and its plural: a frequent one, or now and then a rare one."""
+        if self.rng.random() < RARE_SHARE:
+            noun = self.rng.choice(self.rare_nouns)
+            return noun, _plural(noun)
+        noun, forms = self._draw("noun")
+        return noun, forms[0]
+
+    def adjective(self) -> str:
+        return self._draw("adj")[0]
+
+    def verb(self) -> tuple[str, str, str]:
+        """A verb's base, -ing and past forms (a phrasal how-to verb keeps its particle)."""
+        if self.rng.random() < 0.5:
+            base, ing = self.rng.choice(self.how_to)
+            return base, ing, base
+        base, (ing, past) = self._draw("verb")
+        return base, ing, past
+
+    def name(self) -> str:
+        """A made-up name, as a brand or a place ("Harbor", "Lantern 5")."""
+        noun = self.rng.choice(self.rare_nouns if self.rng.random() < 0.5 else ["x"])
+        if noun == "x":
+            noun = self._draw("noun")[0]
+        name = _cap(noun)
+        if self.rng.random() < 0.3:
+            name += f" {self.rng.randrange(2, 20)}"
+        return name
 
     def noun_phrase(self) -> tuple[str, str]:
         """A noun phrase and its last noun ("an old copper lantern", "lantern")."""
         rng = self.rng
-        noun = self.pick("nouns")
+        noun, plural = self.noun()
         words = [noun]
         if rng.random() < 0.5:
-            words.insert(0, self.pick("adjectives"))
+            words.insert(0, self.adjective())
         if rng.random() < 0.25:
-            words.insert(-1, self.pick("nouns"))
+            words.insert(-1, self.noun()[0])
         if rng.random() < 0.1:
+            # A compound with a hyphen or a number, as real ideas have them ("night-shift",
+            # "ten-minute", "3D", "WF-1000").
+            words.insert(-1, self.compound())
+        if rng.random() < 0.25:
             # A bare plural, as real ideas have them ("bake soft cookies").
-            words[-1] = _plural(noun)
+            words[-1] = plural
             return " ".join(words), noun
         det = rng.choice(DETERMINERS)
         if det == "a" and words[0][0] in "aeiou":
             det = "an"
         return f"{det} {' '.join(words)}", noun
 
-    def verb(self) -> tuple[str, str | None]:
-        """A verb's base form and, for the listed how-to verbs, its -ing form."""
-        if self.rng.random() < 0.6:
-            base, ing = self.rng.choice(VERBS).split("/")
-            return base, ing
-        return self.pick("verbs"), None
+    def compound(self) -> str:
+        """A modifier with a hyphen or digits ("low-cost", "ten-minute", "X200", "3D")."""
+        rng = self.rng
+        kind = rng.randrange(4)
+        if kind == 0:
+            return f"{self.adjective()}-{self.noun()[0]}"
+        if kind == 1:
+            return f"{rng.choice(NUMBERS[:8]).lower()}-{rng.choice(UNITS)}"
+        if kind == 2:
+            return f"{rng.randrange(2, 500)}-{rng.choice(UNITS)}"
+        return _cap(self.noun()[0])[: rng.randrange(1, 4)].upper() + str(rng.randrange(1, 3000))
+
+    def bare(self) -> str:
+        """A noun phrase without a determiner, plural ("cheap tomatoes")."""
+        plural = self.noun()[1]
+        return f"{self.adjective()} {plural}" if self.rng.random() < 0.4 else plural
+
+    def fill(self, template: str) -> tuple[str, str]:
+        """A template of OTHER_SHAPES with its slots filled; returns the text and its main noun
+        (a slot is drawn only if the template has it)."""
+        rng = self.rng
+        # A slot whose name ends in "2" is another draw of the same kind ("np2", "Name2").
+        makers = {
+            "np": lambda: self.noun_phrase()[0],
+            "noun": lambda: self.noun()[0],
+            "Noun": lambda: _cap(self.noun()[0]),
+            "pl": lambda: self.noun()[1],
+            "bare": self.bare,
+            "adj": self.adjective,
+            "verb": lambda: self.verb()[0],
+            "ing": lambda: self.verb()[1],
+            "Ing": lambda: _cap(self.verb()[1]),
+            "past": lambda: self.verb()[2],
+            "person": lambda: rng.choice(PEOPLE),
+            "people": lambda: _plural(rng.choice(PEOPLE)),
+            "Name": self.name,
+            "Town": self.name,
+            "dur": lambda: rng.choice(DURATIONS),
+            "num": lambda: rng.choice(NUMBERS[:6]).lower(),
+            "Num": lambda: rng.choice(NUMBERS),
+            "year": lambda: rng.choice(YEARS),
+        }
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field]
+        slots = {name: makers[name.removesuffix("2")]() for name in dict.fromkeys(names)}
+        nouns = [slots[n].split()[-1] for n in ("np", "noun", "bare", "pl", "Noun") if n in slots]
+        return template.format(**slots), (nouns or [slots.get("person", "video")])[0].lower()
 
 
-def make_idea(words: Words) -> dict:
-    """One idea: its text, and the parts titles copy (verb, object, place, clause)."""
+def how_to_idea(words: Words) -> dict:
+    """An idea in a how-to shape: its text, and its good titles, which copy its clause (with or
+    without its place) as the idea has it."""
     rng = words.rng
-    base, ing = words.verb()
+    base, ing, _ = words.verb()
     obj, noun = words.noun_phrase()
     place = rng.choice(PLACES) if rng.random() < 0.45 else None
+    if place:
+        place = place.format(price=rng.choice(PRICES), year=rng.choice(YEARS))
     if place is None and rng.random() < 0.3:
         np2, _ = words.noun_phrase()
         place = f"{rng.choice(('in', 'on', 'for', 'near', 'under'))} {np2}"
@@ -271,43 +486,56 @@ def make_idea(words: Words) -> dict:
         extra = rng.choice(EXTRAS)
         while "{" in extra:
             extra = extra.replace("{np}", words.noun_phrase()[0], 1)
-            extra = extra.replace("{pl}", _plural(words.pick("nouns")), 1)
-            extra = extra.replace("{ing}", rng.choice(VERBS).split("/")[1], 1)
-    clause = f"{base} {obj}" + (f" {place}" if place else "")
-    form = rng.randrange(16)
+            extra = extra.replace("{pl}", words.noun()[1], 1)
+            extra = extra.replace("{ing}", words.verb()[1], 1)
     tail = f" {place}" if place else ""
-    if form < 6:
-        text = _cap(clause)
-    elif ing and form < 9:
-        text = rng.choice(ING_LEADS) + f" {ing} {obj}{tail}"
+    form = rng.randrange(16)
+    if form < 7:
+        verb, frames, lead = _cap(base), VERB_FRAMES, ""
+    elif form < 10:
+        verb, frames, lead = ing, ING_FRAMES, rng.choice(ING_LEADS) + " "
     else:
-        text = rng.choice(CLAUSE_LEADS) + f" {clause}"
+        verb, frames, lead = base, VERB_FRAMES, rng.choice(CLAUSE_LEADS) + " "
+    clause = f"{verb} {obj}{tail}"
     if extra:
-        text += extra if extra.startswith(",") else f" {extra}"
+        clause += extra if extra.startswith(",") else f" {extra}"
+    text = lead + clause
+    # The clause whole, or cut where a detail starts ("Build a birdhouse from scrap wood" of
+    # "Build a birdhouse from scrap wood with basic tools"), but never inside its object.
+    clauses = [c for c in [*shorter(clause), clause] if len(c) >= len(f"{verb} {obj}")]
     return {
         "idea": text + ".",
-        "base": base,
-        "ing": ing,
-        "obj": obj,
         "noun": noun,
-        "clauses": [f"{base} {obj}", clause],
+        "good": [frame.format(c=c.rstrip(",")) for frame in frames for c in clauses],
+        "shout": f"The {{w}} {'way' if frames is VERB_FRAMES else 'guide'} to {verb} {obj}!!!",
+        "whole": text,
     }
 
 
-def good_titles(p: dict) -> list[str]:
-    """Every template filled with the idea's clause (whole, or without its place), where it fits
-    30-75 characters."""
-    out = []
-    for template in GOOD:
-        if "{ing}" in template.lower() and not p["ing"]:
-            continue
-        for c in dict.fromkeys(p["clauses"]):
-            title = template.format(
-                c=c, C=_cap(c), ing=p["ing"], Ing=_cap(p["ing"] or ""), o=p["obj"]
-            )
-            if MIN_CHARS <= len(title) <= MAX_CHARS:
-                out.append(title)
-    return list(dict.fromkeys(out))
+def shorter(stretch: str) -> list[str]:
+    """The stretch cut before each word where its details start ("Seven stretches that fixed
+    my back" -> "Seven stretches"), where at least three words are left."""
+    words = stretch.split(" ")
+    return [" ".join(words[:i]) for i in range(3, len(words)) if words[i] in CUT_BEFORE]
+
+
+def other_idea(words: Words) -> dict:
+    """An idea of another shape: its text, and titles that copy its opening stretch (or as much
+    of it as fits)."""
+    template = words.rng.choice(OTHER_SHAPES)
+    filled, noun = words.fill(template)
+    stretch = filled[filled.index("[") + 1 : filled.index("]")]
+    text = filled.replace("[", "").replace("]", "")
+    if not text.endswith((".", "?", "!")):
+        text += "."
+    good = [t.format(S=s) for s in [stretch, *shorter(stretch)] for t in OTHER_GOOD]
+    return {
+        "idea": text,
+        "noun": noun,
+        "good": good,
+        "shout": f"{{w}}: {stretch}!!!",
+        "whole": text.rstrip(".?!"),
+    }
 
 
 def flawed_title(rng: random.Random, flaw: str, base: str, p: dict) -> str:
@@ -316,14 +544,17 @@ def flawed_title(rng: random.Random, flaw: str, base: str, p: dict) -> str:
         title = rng.choice(SHORT).format(w=p["noun"])
         return title if len(title) < MIN_CHARS else "Part 2"
     if flaw == "long":
-        title = base + rng.choice(LONG_TAILS)
+        # The whole idea copied, or a good title with a tail.
+        title = p["whole"] + rng.choice(("", ": the full story", " (explained)"))
+        if len(title) <= MAX_CHARS or rng.random() < 0.5:
+            title = base + rng.choice(LONG_TAILS)
         while len(title) <= MAX_CHARS:
             title += " and more"
         return title
     if flaw == "shouting":
         w1, w2 = rng.sample(SHOUT, 2)
         for title in (
-            f"The {w1} way to {p['clauses'][0]}!!!",
+            p["shout"].format(w=w1),
             f"{w1} {w2} tips!!! {base}",
             f"{w1} {w2} tips: {p['noun']}!!!",
         ):
@@ -333,7 +564,7 @@ def flawed_title(rng: random.Random, flaw: str, base: str, p: dict) -> str:
     if flaw == "filler":
         title = base + rng.choice(FILLERS)
         if len(title) > MAX_CHARS:
-            title = f"You won't believe this: {p['obj']}"
+            title = f"You won't believe this: {p['noun']} edition"
         if not MIN_CHARS <= len(title) <= MAX_CHARS:
             title = "You won't believe what happened next (must watch)"
         return title
@@ -347,7 +578,7 @@ def titles_for(rng: random.Random, p: dict, fits: list[str]) -> list[tuple[str, 
     flaws = ["short", "long", "shouting", "filler", "offtopic"]
     rng.shuffle(flaws)
     out = []
-    for flaw in flaws[: rng.choice((2, 2, 3))]:
+    for flaw in flaws[:FLAWED_PER_IDEA]:
         out.append((flawed_title(rng, flaw, fits.pop(), p), flaw))
     while len(out) < TITLES_PER_IDEA and fits:
         out.append((fits.pop(), ""))
@@ -360,8 +591,8 @@ def corpus_rows(seed: int = SEED) -> list[dict]:
     words = Words(rng)
     rows, seen = [], set()
     while len(seen) < IDEAS:
-        p = make_idea(words)
-        fits = good_titles(p)
+        p = how_to_idea(words) if rng.random() < HOW_TO_SHARE else other_idea(words)
+        fits = [t for t in dict.fromkeys(p["good"]) if MIN_CHARS <= len(t) <= MAX_CHARS]
         # An idea needs enough good titles for its flaws and its clean ones.
         if p["idea"] in seen or len(fits) < TITLES_PER_IDEA:
             continue
