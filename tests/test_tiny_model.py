@@ -145,6 +145,74 @@ def test_tokenizer_is_what_transformers_loads_back(tmp_path):
     assert len(tok(" title", add_special_tokens=False)["input_ids"]) == 1
 
 
+def test_a_word_of_one_idea_stays_in_parts_and_a_word_of_several_is_one_piece(tmp_path):
+    """The tokenizer counts a word a title copies with its idea, once: a word of a single idea
+    must stay in parts, as a word of an unseen idea is, so that the model learns to copy parts."""
+    from transformers import AutoTokenizer
+
+    ideas = [f"Polish a {w} lantern." for w in ("copper", "brass", "steel", "glass")]
+    ideas.append("Polish a quizzical lantern.")
+    path = tmp_path / "corpus.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["idea", "title"])
+        for idea in ideas:
+            for frame in ("How to {}", "I tried to {}", "{}: a guide", "The way to {}"):
+                w.writerow([idea, frame.format(idea.rstrip(".").lower())])
+    out = build_tiny_model(path, tmp_path / "m", SMALL)
+    tok = AutoTokenizer.from_pretrained(out)
+
+    def pieces(word):
+        return len(tok(" " + word, add_special_tokens=False)["input_ids"])
+
+    assert pieces("lantern") == 1 and pieces("guide") == 1
+    # Five times in its idea's titles, but in one idea only.
+    assert pieces("quizzical") > 1
+
+
+def test_copy_batches_run_among_the_chat_ones(tmp_path):
+    from dataclasses import replace
+
+    corpus = small_corpus(tmp_path)
+    out = build_tiny_model(
+        corpus, tmp_path / "m", replace(SMALL, copy_every=2, epochs=2, batch_size=4)
+    )
+    history = json.loads((out / "tiny_model.json").read_text())["history"]
+    kinds = [(h["phase"], h["epoch"], h.get("batches", h["phase"])) for h in history]
+    assert kinds == [
+        ("copy", 1, "copy"),
+        ("chat", 1, "chat"),
+        ("chat", 1, "copy"),
+        ("chat", 2, "chat"),
+        ("chat", 2, "copy"),
+    ]
+    assert all(h["loss"] > 0 for h in history)
+
+
+def test_good_titles_copy_their_idea_as_it_stands():
+    """A good title holds three or more words of its idea in a row (or all of a shorter
+    clause), exactly as the idea writes them, case and all: a word changed on the way is other
+    pieces, which the model could not copy from an unseen idea."""
+    import re
+
+    from tests.conftest import CORPUS
+
+    with open(CORPUS, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if not r["flaw"]]
+    assert len(rows) > 1000
+
+    def runs(text, n=3):
+        words = re.findall(r"[\w'$-]+", text)
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    missing = [r for r in rows if not runs(r["title"]) & runs(r["idea"])]
+    # The ideas of a verb and a plural ("Avoid tapes.", "I try to slay constitutions."): their
+    # titles copy that pair.
+    assert len(missing) < len(rows) / 100
+    missing = [r for r in missing if not runs(r["title"], 2) & runs(r["idea"], 2)]
+    assert not missing, missing[:3]
+
+
 def test_corpus_is_what_its_script_writes():
     from tests.conftest import CORPUS, REPO
 
