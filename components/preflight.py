@@ -24,6 +24,7 @@ def preflight(
     api_max_in_flight: int,
     api_requests_per_minute: float,
     prepare_val_fraction: float,
+    prepare_pairs: str,
     prepare_human_preferences_uri: str,
     train_recipe: str,
     train_overrides: dict,
@@ -79,6 +80,7 @@ def preflight(
         api_max_in_flight: API requests at once (at least 1).
         api_requests_per_minute: API requests per minute (0 or more).
         prepare_val_fraction: Share of ideas held out (between 0 and 1).
+        prepare_pairs: all or best.
         prepare_human_preferences_uri: Optional human-labelled pairs CSV; its rows are checked.
         train_recipe: Training recipe (original, lora, local), a YAML path this task can read,
             or gs://.

@@ -11,6 +11,7 @@ def prepare_dataset(
     metrics: Output[Metrics],
     val_fraction: float,
     seed: int,
+    pairs: str,
     human_preferences_uri: str,
 ):
     """Build TRL's conversational preference dataset, split train/validation by idea.
@@ -21,6 +22,8 @@ def prepare_dataset(
         metrics: Pairs and ideas per split.
         val_fraction: Share of ideas held out for validation and evaluation.
         seed: Seed of the split (the run's).
+        pairs: Which labelled pairs to train on: all, or best (each idea's best title against
+            each title it beat).
         human_preferences_uri: Optional human-labelled pairs (CSV: idea, chosen, rejected), a path
             the task can read or gs://bucket/path; they join the judge's pairs.
     """
@@ -33,7 +36,7 @@ def prepare_dataset(
         stats = prepare(
             preferences.path,
             dataset.path,
-            Split(val_fraction=val_fraction, seed=seed),
+            Split(val_fraction=val_fraction, seed=seed, pairs=pairs),
             human_preferences_path=human_preferences_uri or None,
         )
         log_metrics(metrics, stats)

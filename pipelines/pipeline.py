@@ -90,6 +90,7 @@ def dpo_titles_pipeline(
     api_requests_per_minute: float = CallPolicy.requests_per_minute,
     api_response_cache: str = "",
     prepare_val_fraction: float = Split.val_fraction,
+    prepare_pairs: str = Split.pairs,
     prepare_human_preferences_uri: str = "",
     train_recipe: str = "original",
     train_overrides: dict = {},
@@ -163,6 +164,8 @@ def dpo_titles_pipeline(
         api_response_cache: API back ends: response cache folder; empty for the cache volume's (or
             none).
         prepare_val_fraction: Share of ideas held out from training, for validation and evaluation.
+        prepare_pairs: Which labelled pairs train: all, or best (each idea's best title, the one
+            that won most, against each title it beat: the chosen titles are the best written).
         prepare_human_preferences_uri: Optional human-labelled pairs CSV (idea, chosen, rejected;
             e.g. from `dpo-titles annotate`) added to the judge's pairs before the split; the
             label judge also labels them, and its agreement with people goes in the report.
@@ -283,6 +286,7 @@ def dpo_titles_pipeline(
         preferences=preferences.outputs["merged"],
         val_fraction=prepare_val_fraction,
         seed=seed,
+        pairs=prepare_pairs,
         human_preferences_uri=prepare_human_preferences_uri,
     ).set_display_name("prepare dataset")
     # Training runs in the train task itself (pod) or on a Kubeflow Trainer TrainJob that a CPU

@@ -52,3 +52,45 @@ def test_no_pairs_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no preference pairs"):
         build_dataset([], tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+
+
+def ranking(idea, titles):
+    """Every pair of a ranking (best first), as a judge that ranks them consistently keeps."""
+    return [
+        {"idea": idea, "chosen": a, "rejected": b}
+        for i, a in enumerate(titles)
+        for b in titles[i + 1 :]
+    ]
+
+
+def test_best_pairs_are_those_of_each_ideas_best_title(tmp_path):
+    from dpo_titles.dataset import best_pairs
+
+    rows = ranking("idea one", ["A", "B", "C", "D"]) + ranking("idea two", ["x", "y"])
+    # Listed out of order: the best is the title that won most, wherever it stands.
+    rows.reverse()
+    kept = best_pairs(rows)
+    assert sorted((r["idea"], r["chosen"], r["rejected"]) for r in kept) == [
+        ("idea one", "A", "B"),
+        ("idea one", "A", "C"),
+        ("idea one", "A", "D"),
+        ("idea two", "x", "y"),
+    ]
+    # Two titles with as many wins: the one that lost fewer is the best.
+    rows = [
+        {"idea": "i", "chosen": "P", "rejected": "Q"},
+        {"idea": "i", "chosen": "R", "rejected": "S"},
+        {"idea": "i", "chosen": "P", "rejected": "S"},
+        {"idea": "i", "chosen": "R", "rejected": "T"},
+        {"idea": "i", "chosen": "T", "rejected": "P"},
+    ]
+    assert [r["chosen"] for r in best_pairs(rows)] == ["R", "R"]
+
+    many = [r for k in range(8) for r in ranking(f"idea {k}", ["a", "b", "c", "d", "e"])]
+    stats = build_dataset(many, tmp_path / "ds", 0.25, seed=1, pairs="best")
+    assert stats["pairs"] == "best" and stats["labelled_pairs"] == 80
+    assert stats["train_pairs"] + stats["validation_pairs"] == 32
+    data = load_dataset_dict(tmp_path / "ds")
+    chosen = {c[0]["content"] for split in data.values() for c in split["chosen"]}
+    assert chosen == {"a"}
+    assert build_dataset(many, tmp_path / "all", 0.25, seed=1)["train_pairs"] == 60

@@ -77,20 +77,41 @@ def to_example(row: dict) -> dict:
     }
 
 
+def best_pairs(preferences: list[dict]) -> list[dict]:
+    """The pairs whose chosen title is its idea's best: the title that won the most pairs (of
+    those, the one that lost the fewest, then the first listed). Every idea keeps its pairs
+    against the titles its best one beat."""
+    wins: dict[str, dict[str, list[int]]] = {}
+    for row in preferences:
+        titles = wins.setdefault(row["idea"], {})
+        titles.setdefault(row["chosen"], [0, 0])[0] += 1
+        titles.setdefault(row["rejected"], [0, 0])[1] += 1
+    best = {
+        idea: max(titles, key=lambda t: (titles[t][0], -titles[t][1]))
+        for idea, titles in wins.items()
+    }
+    return [row for row in preferences if row["chosen"] == best[row["idea"]]]
+
+
 def build_dataset(
     preferences: list[dict],
     out_dir,
     val_fraction: float = 0.2,
     seed: int = 42,
     *,
+    pairs: str = "all",
     force: bool = False,
 ) -> dict:
     """Write the dataset folder: `hf/` (datasets.save_to_disk), `train.jsonl`,
-    `validation.jsonl` and `split.json`. Returns statistics."""
+    `validation.jsonl` and `split.json`, from all the pairs or (`pairs="best"`) those of each
+    idea's best title. Returns statistics."""
     from datasets import Dataset, DatasetDict
 
     if not preferences:
         raise UserError("no preference pairs to build a dataset from: the judge kept none")
+    labelled = len(preferences)
+    if pairs == "best":
+        preferences = best_pairs(preferences)
     train_ideas, val_ideas = split_ideas([r["idea"] for r in preferences], val_fraction, seed)
     val_set = set(val_ideas)
     train_rows = [to_example(r) for r in preferences if r["idea"] not in val_set]
@@ -106,6 +127,8 @@ def build_dataset(
         stats = {
             "seed": seed,
             "val_fraction": val_fraction,
+            "pairs": pairs,
+            "labelled_pairs": labelled,
             "train_pairs": len(train_rows),
             "validation_pairs": len(val_rows),
             "train_ideas": sorted(train_ideas),
@@ -115,7 +138,10 @@ def build_dataset(
         }
         write_json(tmp / "split.json", stats)
     log.info(
-        "dataset: %d train pairs (%d ideas), %d validation pairs (%d ideas)",
+        "dataset: %s of %d labelled pairs: %d train pairs (%d ideas), %d validation pairs "
+        "(%d ideas)",
+        "all" if pairs == "all" else f"the best titles' {len(preferences)}",
+        labelled,
         len(train_rows),
         len(train_ideas),
         len(val_rows),

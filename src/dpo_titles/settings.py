@@ -196,18 +196,32 @@ class Agreement:
         check_seed("seed", self.seed)
 
 
+# The pairs the prepare stage keeps: every pair the judge decided (InstructGPT trains on every
+# pair of a ranking), or those of each idea's best title (as Zephyr's UltraFeedback pairs take
+# the best-rated answer as chosen), so that the chosen titles are the best the model wrote.
+PAIRS = ("all", "best")
+
+
 @dataclass(frozen=True)
 class Split:
-    """The prepare stage: how the ideas are split between training and validation."""
+    """The prepare stage: which pairs train, and how the ideas are split between training and
+    validation."""
 
     val_fraction: float = setting(0.2, "share of ideas held out for validation and evaluation")
     seed: int = setting(42, "random seed of the split")
+    pairs: str = setting(
+        "all",
+        "which labelled pairs to train on: all of them, or best (each idea's best title, the one "
+        "that won most, against each title it beat)",
+        choices=PAIRS,
+    )
 
     def __post_init__(self):
         check_number(
             "val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True
         )
         check_seed("seed", self.seed)
+        _choose("pairs", self.pairs, PAIRS)
 
 
 @dataclass(frozen=True)

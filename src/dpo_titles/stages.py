@@ -236,9 +236,12 @@ def prepare(
     if human_preferences_path:
         human = read_human_preferences(local_csv(human_preferences_path), human_preferences_path)
         prefs = prefs + human
-    stats = build_dataset(prefs, out_dir, split.val_fraction, split.seed, force=force)
+    stats = build_dataset(
+        prefs, out_dir, split.val_fraction, split.seed, pairs=split.pairs, force=force
+    )
     return {
         "human_pairs": len(human),
+        "labelled_pairs": stats["labelled_pairs"],
         "train_pairs": stats["train_pairs"],
         "validation_pairs": stats["validation_pairs"],
         "train_ideas": len(stats["train_ideas"]),
