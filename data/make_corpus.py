@@ -14,9 +14,10 @@ English nouns, verbs and adjectives drawn by how much English uses them (data/wo
 from wordfreq's 20,000 commonest words), so the words real ideas are written in occur in many
 ideas and are whole pieces of the tokenizer; a tenth come from about six thousand rarer nouns
 (data/words/nouns.txt), which the tokenizer keeps in parts, so that the model learns to copy a
-word it does not know piece by piece, as it must with a name in a real idea. About half of the
-titles carry one flaw the rubric judge penalises (too short, too long, shouting, clickbait
-filler, off topic), so preference tuning has something to fix.
+word it does not know piece by piece, as it must with a name in a real idea. Ideas are typed as
+people type them: mostly as sentences, some in Title Case or lower case, some without a full
+stop. Four of each idea's five titles carry one flaw the rubric judge penalises (too short, too
+long, shouting, clickbait filler, off topic), so preference tuning has something to fix.
 
 data/ideas.csv and data/eval_ideas.csv are real ideas; none of them is in the corpus.
 """
@@ -49,6 +50,17 @@ TITLES_PER_IDEA = 5
 # fix (with 3 of 5 the win over six files of unseen ideas was 0.60-0.74, bench/README.md).
 FLAWED_PER_IDEA = 4
 MIN_CHARS, MAX_CHARS = 30, 75
+# How people type an idea into a file: the share written in Title Case and all in lower case (the
+# rest as a sentence), and the share without its final full stop or question mark. Titles copy
+# the idea as it is written, so the model learns to copy a capitalised word and to stop where an
+# idea ends without a full stop (with none of these, tuned titles of such ideas ran on into broken
+# words: 89% real words on 20 ideas without a full stop, 70% on Title Case ones; bench/README.md).
+TITLE_CASE_SHARE = 0.15
+LOWER_CASE_SHARE = 0.1
+UNPUNCTUATED_SHARE = 0.3
+# Title Case as style guides write it keeps these lower case inside a title; half the Title Case
+# ideas capitalise every word, as many people do.
+SMALL_WORDS = frozenset("a an and as at but by for in of on or the to vs with".split())
 
 # The verbs of how-to ideas as people write them; data/words/frequent.tsv adds the rest.
 HOW_TO_VERBS = (
@@ -506,8 +518,11 @@ def how_to_idea(words: Words) -> dict:
     return {
         "idea": text + ".",
         "noun": noun,
-        "good": [frame.format(c=c.rstrip(",")) for frame in frames for c in clauses],
-        "shout": f"The {{w}} {'way' if frames is VERB_FRAMES else 'guide'} to {verb} {obj}!!!",
+        "good": [(frame, c.rstrip(",")) for frame in frames for c in clauses],
+        "shout": (
+            f"The {{w}} {'way' if frames is VERB_FRAMES else 'guide'} to {{S}}!!!",
+            f"{verb} {obj}",
+        ),
         "whole": text,
     }
 
@@ -528,13 +543,49 @@ def other_idea(words: Words) -> dict:
     text = filled.replace("[", "").replace("]", "")
     if not text.endswith((".", "?", "!")):
         text += "."
-    good = [t.format(S=s) for s in [stretch, *shorter(stretch)] for t in OTHER_GOOD]
     return {
         "idea": text,
         "noun": noun,
-        "good": good,
-        "shout": f"{{w}}: {stretch}!!!",
+        "good": [(t, s) for s in [stretch, *shorter(stretch)] for t in OTHER_GOOD],
+        "shout": ("{w}: {S}!!!", stretch),
         "whole": text.rstrip(".?!"),
+    }
+
+
+def recaser(rng: random.Random):
+    """How one idea is typed: a function that recases a stretch of it (as a sentence, in Title
+    Case or all in lower case), and whether its final full stop or question mark is left off."""
+    draw = rng.random()
+    if draw < TITLE_CASE_SHARE:
+        small = SMALL_WORDS if rng.random() < 0.5 else frozenset()
+
+        def case(text: str) -> str:
+            words = text.split(" ")
+            return " ".join(
+                w if i and w in small else w[:1].upper() + w[1:] for i, w in enumerate(words)
+            )
+    elif draw < TITLE_CASE_SHARE + LOWER_CASE_SHARE:
+        case = str.lower
+    else:
+
+        def case(text: str) -> str:
+            return text
+
+    return case, rng.random() < UNPUNCTUATED_SHARE
+
+
+def typed(p: dict, rng: random.Random) -> dict:
+    """The idea `p` as one person types it (see recaser), with its titles, which copy its words as
+    they are written and the frames' own as they are."""
+    case, unpunctuated = recaser(rng)
+    idea = case(p["idea"])
+    shout, stretch = p["shout"]
+    return {
+        "idea": idea.rstrip(".?!") if unpunctuated else idea,
+        "noun": p["noun"],
+        "good": [frame.format(c=case(s), S=case(s)) for frame, s in p["good"]],
+        "shout": shout.format(w="{w}", S=case(stretch)),
+        "whole": case(p["whole"]),
     }
 
 
@@ -588,10 +639,13 @@ def titles_for(rng: random.Random, p: dict, fits: list[str]) -> list[tuple[str, 
 def corpus_rows(seed: int = SEED) -> list[dict]:
     """Every (idea, title, flaw) row, `IDEAS` different ideas with their titles."""
     rng = random.Random(seed)
+    # Its own stream, so that how ideas are typed leaves which ideas are drawn as they were.
+    typing = random.Random(f"{seed}-typing")
     words = Words(rng)
     rows, seen = [], set()
     while len(seen) < IDEAS:
         p = how_to_idea(words) if rng.random() < HOW_TO_SHARE else other_idea(words)
+        p = typed(p, typing)
         fits = [t for t in dict.fromkeys(p["good"]) if MIN_CHARS <= len(t) <= MAX_CHARS]
         # An idea needs enough good titles for its flaws and its clean ones.
         if p["idea"] in seen or len(fits) < TITLES_PER_IDEA:
