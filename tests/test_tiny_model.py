@@ -213,6 +213,32 @@ def test_good_titles_copy_their_idea_as_it_stands():
     assert not missing, missing[:3]
 
 
+def test_ideas_are_typed_as_people_type_them():
+    """Some ideas are in Title Case, some in lower case, some without a full stop (their good
+    titles copy them as typed, which the test above checks, case and all): a model that saw only
+    sentences with a full stop ran on past the end of an idea without one and broke the words of
+    a Title Case idea."""
+    from tests.conftest import CORPUS
+
+    with open(CORPUS, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    ideas = list(dict.fromkeys(r["idea"] for r in rows))
+    small = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to"}
+    small |= {"vs", "with"}
+
+    def is_title_case(idea):
+        words = [w for w in idea.split() if w[0].isalpha()]
+        return sum(w[0].isupper() for w in words) > 3 and all(
+            w[0].isupper() or w in small for w in words
+        )
+
+    title_case = [i for i in ideas if is_title_case(i)]
+    lower_case = [i for i in ideas if i == i.lower()]
+    unpunctuated = [i for i in ideas if i[-1] not in ".?!"]
+    for share, found in ((0.05, title_case), (0.05, lower_case), (0.2, unpunctuated)):
+        assert share * len(ideas) < len(found) < 0.5 * len(ideas)
+
+
 def test_corpus_is_what_its_script_writes():
     from tests.conftest import CORPUS, REPO
 
