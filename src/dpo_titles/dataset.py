@@ -15,6 +15,7 @@ from .errors import UserError
 from .files import read_json, write_json
 from .outputs import atomic_dir
 from .prompts import prompt_messages
+from .settings import Split
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ def best_pairs(preferences: list[dict]) -> list[dict]:
 def build_dataset(
     preferences: list[dict],
     out_dir,
-    val_fraction: float = 0.2,
-    seed: int = 42,
+    val_fraction: float = Split.val_fraction,
+    seed: int = Split.seed,
     *,
-    pairs: str = "all",
+    pairs: str = Split.pairs,
     force: bool = False,
 ) -> dict:
     """Write the dataset folder: `hf/` (datasets.save_to_disk), `train.jsonl`,
