@@ -561,9 +561,7 @@ def recaser(rng: random.Random):
 
         def case(text: str) -> str:
             words = text.split(" ")
-            return " ".join(
-                w if i and w in small else w[:1].upper() + w[1:] for i, w in enumerate(words)
-            )
+            return " ".join(w if i and w in small else _cap(w) for i, w in enumerate(words))
     elif draw < TITLE_CASE_SHARE + LOWER_CASE_SHARE:
         case = str.lower
     else:
